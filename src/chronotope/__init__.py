@@ -1,0 +1,6 @@
+"""chronotope: a diffusion transformer over spacetime patches of a compressed video latent."""
+
+from chronotope.errors import ChronotopeError, UsageError
+
+__version__ = "0.1.0"
+__all__ = ["ChronotopeError", "UsageError", "__version__"]

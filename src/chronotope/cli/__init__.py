@@ -1,0 +1,1 @@
+"""Thin entry points: parse, build, run. The CLI only calls the library."""
