@@ -1,0 +1,327 @@
+"""Decode and encode videos at native size (PyAV for video containers, Pillow for images).
+
+`read_video` seeks to the keyframe before `start`, decodes forward and stops as soon as it has
+the frames asked for, so a few frames from the end of a long file cost one GOP, not the file.
+Resampling to another fps picks, for each target timestamp `start + j / fps`, the source frame
+whose timestamp is nearest (ties go to the earlier frame); nothing is interpolated.
+
+`write_video` writes to a temporary name in the target folder and renames it into place, so an
+interrupted write never leaves a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from einops import rearrange
+from PIL import Image
+
+from chronotope.data.probing import (
+    IMAGE_SUFFIXES,
+    check_pixels,
+    check_regular_file,
+    image_durations,
+    open_container,
+    open_image,
+    stream_fps,
+)
+from chronotope.errors import CorruptFileError, UsageError
+
+WRITE_SUFFIXES = (".mp4", ".gif", ".webp", ".png")
+MP4_CRF = 18  # visually near-lossless H.264; the default 23 smears the toy world's thin edges
+GIF_MAX_FPS = 50  # GIF delays are centiseconds and players clamp delays below 2 cs
+
+
+@dataclass
+class Video:
+    """Decoded frames at native size: `frames` uint8 (T,H,W,3); a still image has `fps == 0`."""
+
+    frames: np.ndarray
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.shape[0]
+
+
+class _Frame:
+    """A decoded frame converted to RGB only if it is picked (most skipped frames never are)."""
+
+    def __init__(self, time: Fraction, source) -> None:
+        self.time = time
+        self._source = source
+        self._array: np.ndarray | None = None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            src = self._source
+            self._array = src if isinstance(src, np.ndarray) else src.to_ndarray(format="rgb24")
+        return self._array
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    start: float = 0.0,
+    num_frames: int | None = None,
+    max_frames: int | None = None,
+) -> Video:
+    """Read frames from `start` seconds: exactly `num_frames` (error if the clip is shorter),
+    at most `max_frames`, or all that remain; at native fps or resampled to `fps`."""
+    path = Path(path)
+    limit = _check_read_args(fps, start, num_frames, max_frames)
+    check_regular_file(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        frames, native_fps = _read_pillow(path, fps=fps, start=start, limit=limit)
+    else:
+        frames, native_fps = _read_av(path, fps=fps, start=start, limit=limit)
+    if not frames and start == 0:
+        raise CorruptFileError(f"{path}: no decodable frames")
+    if not frames:
+        raise UsageError(f"{path}: start={start}s is past the end of the clip", param="start")
+    if num_frames is not None and len(frames) < num_frames:
+        raise UsageError(
+            f"{path}: only {len(frames)} frames from start={start}s; num_frames must be in "
+            f"[1, {len(frames)}]",
+            param="num_frames",
+        )
+    out_fps = float(fps) if fps is not None else float(native_fps)
+    return Video(frames=np.stack(frames), fps=out_fps)
+
+
+def _check_read_args(fps, start, num_frames, max_frames) -> int | None:
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise UsageError(f"fps must be > 0, got {fps}", param="fps")
+    if not (math.isfinite(start) and start >= 0):
+        raise UsageError(f"start must be >= 0 seconds, got {start}", param="start")
+    for name, value in (("num_frames", num_frames), ("max_frames", max_frames)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be >= 1, got {value}", param=name)
+    if num_frames is not None and max_frames is not None and num_frames > max_frames:
+        raise UsageError(f"num_frames must be in [1, max_frames={max_frames}], got {num_frames}")
+    return num_frames if num_frames is not None else max_frames
+
+
+def _read_av(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fraction]:
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        check_pixels(stream.codec_context.width, stream.codec_context.height, path)
+        stream.thread_type = "AUTO"  # frame + slice threads
+        native = stream_fps(stream)
+        if native is None:
+            raise CorruptFileError(f"{path}: no frame rate")
+        try:
+            frames = _select(
+                _decode_from(container, stream, start, native), fps, start, limit, 1 / native
+            )
+        except av.FFmpegError as e:
+            raise CorruptFileError(f"{path}: decode failed ({e})") from None
+    return frames, native
+
+
+def _decode_from(container, stream, start: float, native: Fraction) -> Iterator[_Frame]:
+    """Frames with their time (seconds from the first frame), from the keyframe before `start`."""
+    origin = stream.start_time or 0
+    tb = stream.time_base
+    if start > 0 and tb:
+        # backward=True lands on the keyframe at or before the target; decode forward from it
+        container.seek(origin + int(Fraction(start) / tb), stream=stream, backward=True)
+    for i, frame in enumerate(container.decode(stream)):
+        # streams without timestamps (raw H.264) fall back to the frame index
+        time = (frame.pts - origin) * tb if frame.pts is not None and tb else i / native
+        yield _Frame(Fraction(time), frame)
+
+
+def _read_pillow(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fraction]:
+    with open_image(path) as image:
+        n = getattr(image, "n_frames", 1)
+        if n <= 1:
+            try:
+                frame = np.asarray(image.convert("RGB"))
+            except (OSError, SyntaxError, ValueError) as e:
+                raise CorruptFileError(
+                    f"{path}: image data is truncated or corrupt ({e})"
+                ) from None
+            return ([frame] if start == 0 else []), Fraction(0)
+        durations = image_durations(image, path)
+        native = len(durations) / sum(durations)
+        frames = _select(_pillow_frames(image, durations, path), fps, start, limit, 1 / native)
+    return frames, native
+
+
+def _pillow_frames(image: Image.Image, durations: list[float], path: Path) -> Iterator[_Frame]:
+    time = Fraction(0)
+    for i, duration in enumerate(durations):
+        image.seek(i)
+        try:
+            yield _Frame(time, np.asarray(image.convert("RGB")))
+        except (OSError, SyntaxError, ValueError) as e:
+            raise CorruptFileError(f"{path}: frame {i} is corrupt ({e})") from None
+        time += duration
+
+
+def _select(
+    frames: Iterable[_Frame], fps, start: float, limit: int | None, frame_time: Fraction
+) -> list[np.ndarray]:
+    """Pick frames from a time-ordered stream; stop pulling frames once `limit` are picked."""
+    start = Fraction(start)
+    out: list[np.ndarray] = []
+    if fps is None:
+        # native rate: every frame from the one nearest `start` on
+        for frame in frames:
+            if frame.time >= start - frame_time / 2:
+                out.append(frame.array())
+                if len(out) == limit:
+                    break
+        return out
+    step = 1 / Fraction(fps).limit_denominator(1_000_000)
+    target, prev = start, None
+    for frame in frames:
+        while target <= frame.time:  # `frame` is the first at/after target: it or prev is nearest
+            near_prev = prev is not None and target - prev.time <= frame.time - target
+            out.append((prev if near_prev else frame).array())
+            if len(out) == limit:
+                return out
+            target = start + len(out) * step
+        prev = frame
+    # the last frame covers [its time, its time + one frame): targets inside it still pick it
+    while prev is not None and target < prev.time + frame_time:
+        out.append(prev.array())
+        if len(out) == limit:
+            break
+        target = start + len(out) * step
+    return out
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
+    """Write uint8 (T,H,W,3) frames as `.mp4` (H.264 yuv420p), `.gif`, `.webp` or `.png`.
+
+    H.264 4:2:0 needs even sizes (the SPS can only crop whole chroma samples): an odd width or
+    height is padded by repeating the last column/row, so the mp4 is up to 1 px larger than
+    `frames`. GIF and WebP encoders merge identical consecutive frames into one longer frame
+    (timing is kept: read them back with `fps=` to get the frame count back).
+    """
+    path = Path(path)
+    frames = _check_write_args(path, frames, fps)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        _WRITERS[path.suffix.lower()](tmp, frames, fps)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # also on KeyboardInterrupt: no partial file is left behind
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _check_write_args(path: Path, frames, fps) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix not in _WRITERS:
+        raise UsageError(f"{path}: output format must be one of {', '.join(WRITE_SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: output folder {path.parent} does not exist")
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise UsageError(f"frames must be uint8 (T,H,W,3), got {frames.dtype} {frames.shape}")
+    if min(frames.shape[:3]) < 1:
+        raise UsageError(f"frames must have T,H,W >= 1, got {frames.shape}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise UsageError(f"fps must be > 0, got {fps}", param="fps")
+    if suffix == ".png" and len(frames) > 1:
+        raise UsageError(f"{path}: a .png holds 1 frame, got {len(frames)}; use .mp4/.gif/.webp")
+    if suffix == ".gif" and fps > GIF_MAX_FPS:
+        raise UsageError(f"{path}: gif fps must be in (0, {GIF_MAX_FPS}], got {fps}", param="fps")
+    return np.ascontiguousarray(frames)
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+    # (T,H,W,3) -> even H,W by repeating the last row/column (see write_video)
+    t, h, w, _ = frames.shape
+    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    rate = Fraction(fps).limit_denominator(1001)  # 29.97002997 -> 30000/1001
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        # a keyframe every 2 s bounds what a seek decodes (x264's default is every 250 frames)
+        stream.codec_context.gop_size = max(1, round(2 * fps))
+        stream.options = {"crf": str(MP4_CRF), "preset": "fast"}
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = i
+            frame.time_base = 1 / rate
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def _pillow_images(frames: np.ndarray) -> list[Image.Image]:
+    return [Image.fromarray(f) for f in frames]
+
+
+def _durations_ms(n: int, fps: float, unit_ms: int) -> list[int]:
+    """Per-frame delays in whole `unit_ms` that add up to exact time (8 fps gif: 120,130,...)."""
+    ends = [round((i + 1) * 1000 / fps / unit_ms) for i in range(n)]
+    return [max(1, e - s) * unit_ms for s, e in zip([0, *ends[:-1]], ends)]
+
+
+def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    images = _pillow_images(frames)
+    images[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=_durations_ms(len(images), fps, unit_ms=10),
+        loop=0,
+    )
+
+
+def _write_webp(path: Path, frames: np.ndarray, fps: float) -> None:
+    images = _pillow_images(frames)
+    images[0].save(
+        path,
+        format="WEBP",
+        save_all=True,
+        append_images=images[1:],
+        duration=_durations_ms(len(images), fps, unit_ms=1),
+        loop=0,
+        quality=90,
+    )
+
+
+def _write_png(path: Path, frames: np.ndarray, fps: float) -> None:
+    Image.fromarray(frames[0]).save(path, format="PNG")
+
+
+_WRITERS = {".mp4": _write_mp4, ".gif": _write_gif, ".webp": _write_webp, ".png": _write_png}
+
+
+# ---------------------------------------------------------------- tensors
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T,H,W,3) -> float32 (3,T,H,W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames))
+    x = rearrange(x, "t h w c -> c t h w")
+    return x.float() / 127.5 - 1.0
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """float (3,T,H,W) in [-1, 1] -> uint8 (T,H,W,3), clamped and rounded."""
+    x = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(x, "c t h w -> t h w c").cpu().numpy()
