@@ -1,0 +1,191 @@
+"""`TrainConfig`: every training default in one typed dataclass, with named presets.
+
+The CLI builds its flags from these fields (`chronotope train --preset world-tiny --lr 1e-4`),
+so a field is an option and an option is a field; `validate` names the valid range of each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from chronotope.errors import UsageError
+from chronotope.flow.masks import TaskMix
+from chronotope.flow.path import ShiftConfig
+
+Size = tuple[int, int]  # (width, height) in pixels
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # ---- model ----
+    model: str = "world-tiny"  # a DIT_PRESETS name
+    width: int | None = None  # overrides of the preset (None: the preset's value)
+    depth: int | None = None
+    heads: int | None = None
+    patch: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw) over the latent
+    # ---- data ----
+    data: str = "world"  # "world" (the procedural stream) or a manifest CSV path
+    vae: str = "bundled"  # "bundled", a CausalVAE folder, or "none" (pixel space: fs=ft=1)
+    sizes: tuple[Size, ...] = ((64, 64), (112, 64), (64, 112))  # world clip sizes (W, H)
+    seconds: tuple[float, float] = (1.0, 8.0)  # world clip duration range
+    fps: float = 8.0
+    image_prob: float = 0.1  # world: fraction of 1-frame images
+    world_clips: int = 4000  # world: cycle over this many clips, their latents cached (0: endless)
+    caption_dropout: float = 0.1  # fraction of captions replaced by "" (for CFG)
+    text_max_length: int = 64
+    # ---- packing ----
+    token_budget: int = 2048  # tokens per packed sequence (= per step)
+    buffer_size: int = 64  # samples the packer chooses from
+    # ---- flow ----
+    sigma_mean: float = 0.0  # logit-normal noise levels
+    sigma_std: float = 1.0
+    shift: ShiftConfig = field(default_factory=ShiftConfig)
+    tasks: TaskMix = field(default_factory=TaskMix)
+    # ---- optimisation ----
+    steps: int = 20_000
+    minutes: float | None = None  # wall-time bound (None: run all `steps`)
+    lr: float = 4e-4
+    lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio*lr) or "constant", after warmup
+    warmup_steps: int = 300
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    seed: int = 0
+    # ---- logs, samples, checkpoints ----
+    out: str = "runs/world-tiny"
+    log_every: int = 10
+    sample_every: int = 1000  # 0: never (a final sample is still written)
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 3
+    sample_prompts: tuple[str, ...] = (
+        "a red circle moves right on a white background",
+        "a blue square falls and bounces",
+    )
+    sample_size: Size = (64, 64)
+    sample_frames: int = 17
+    sample_steps: int = 24
+    sample_guidance: float = 3.0
+    progress: bool = True  # tqdm bar
+
+    def validate(self) -> TrainConfig:
+        """Raise `UsageError` naming the valid range of the first bad field; return self."""
+        checks = [
+            ("token_budget", self.token_budget >= 16, ">= 16"),
+            ("buffer_size", self.buffer_size >= 1, ">= 1"),
+            ("steps", self.steps >= 1, ">= 1"),
+            ("minutes", self.minutes is None or self.minutes > 0, "> 0"),
+            ("lr", 0 < self.lr < 1, "in (0, 1)"),
+            ("lr_schedule", self.lr_schedule in ("cosine", "constant"), "cosine or constant"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("betas", all(0 <= b < 1 for b in self.betas), "two values in [0, 1)"),
+            ("grad_clip", self.grad_clip > 0, "> 0 (use a large value to disable)"),
+            ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+            ("caption_dropout", 0 <= self.caption_dropout <= 1, "in [0, 1]"),
+            ("sigma_std", self.sigma_std > 0, "> 0"),
+            ("fps", self.fps > 0, "> 0"),
+            ("world_clips", self.world_clips >= 0, ">= 0 (0: an endless stream)"),
+            ("image_prob", 0 <= self.image_prob <= 1, "in [0, 1]"),
+            ("seconds", 0 < self.seconds[0] <= self.seconds[1], "0 < min <= max"),
+            ("sizes", bool(self.sizes) and all(min(s) >= 1 for s in self.sizes), "W,H >= 1"),
+            ("patch", len(self.patch) == 3 and min(self.patch) >= 1, "three integers >= 1"),
+            ("log_every", self.log_every >= 1, ">= 1"),
+            ("sample_every", self.sample_every >= 0, ">= 0"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("keep_checkpoints", self.keep_checkpoints >= 1, ">= 1"),
+            ("sample_frames", self.sample_frames >= 1, ">= 1"),
+            ("sample_steps", self.sample_steps >= 1, ">= 1"),
+            ("sample_guidance", self.sample_guidance >= 0, ">= 0"),
+            ("text_max_length", self.text_max_length >= 2, ">= 2"),
+        ]
+        for name, ok, valid in checks:
+            if not ok:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be {valid}, got {getattr(self, name)}",
+                    param=name,
+                )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        d["shift"] = ShiftConfig(**d["shift"])
+        d["tasks"] = TaskMix(**d["tasks"])
+        for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size"):
+            d[name] = tuple(d[name])
+        d["sizes"] = tuple(tuple(s) for s in d["sizes"])
+        return cls(**d)
+
+    def override(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup over `warmup_steps`, then constant or cosine down to min_lr_ratio * lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    floor = cfg.min_lr_ratio
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+lr_at = _lr_at
+
+# world-tiny: ~9M-param DiT on the world VAE's 16x8x8 latents (64x64 px, 8 fps, <= 8 s: at most
+# 17 latent frames x 16 tokens = 272 tokens per clip, an image 16). A 2048-token pack holds
+# ~15-100 samples, so one step sees many clips; lr 4e-4 with warmup suits adaLN-zero DiTs at
+# this width; EMA 0.999 averages over ~1000 steps, a fraction of a couple of CPU-hours' run.
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "world-tiny": TrainConfig(),
+    "world-small": TrainConfig(
+        model="world-small", token_budget=4096, lr=2e-4, ema_decay=0.9995, out="runs/world-small"
+    ),
+    # tests and smoke runs: pixel space, 16x16 px (the world's smallest), a 2-block model
+    "test": TrainConfig(
+        model="world-tiny",
+        width=64,
+        depth=2,
+        heads=1,
+        vae="none",
+        sizes=((16, 16),),
+        seconds=(0.125, 0.5),
+        fps=8.0,
+        token_budget=512,
+        buffer_size=8,
+        steps=20,
+        warmup_steps=0,
+        lr=1e-3,
+        ema_decay=0.9,
+        log_every=5,
+        sample_every=0,
+        checkpoint_every=10,
+        sample_size=(16, 16),
+        sample_frames=3,
+        sample_steps=4,
+        sample_guidance=1.0,
+        progress=False,
+        out="runs/test",
+    ),
+}
+
+
+def get_preset(name: str) -> TrainConfig:
+    if name not in TRAIN_PRESETS:
+        raise UsageError(
+            f"unknown training preset {name!r}; valid: {', '.join(TRAIN_PRESETS)}", param="preset"
+        )
+    return TRAIN_PRESETS[name]
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]

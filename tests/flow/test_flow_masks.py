@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from chronotope.errors import UsageError
+from chronotope.flow import TASK_KINDS, TaskMix, per_token_sigma, random_task_mask, sample_task
+from chronotope.flow.masks import task_mask
+
+
+def _classify(mask: torch.Tensor) -> set[str]:
+    """Every kind a mask is consistent with (an oracle written independently of masks.py)."""
+    m = mask.tolist()
+    n, k = len(m), sum(m)
+    kinds = set()
+    if k == 0:
+        kinds.add("none")
+    if m == [i == 0 for i in range(n)]:
+        kinds.add("first")
+    if m == [i == n - 1 for i in range(n)]:
+        kinds.add("last")
+    if m == [i in (0, n - 1) for i in range(n)]:
+        kinds.add("first_last")
+    if 0 < k < n and m == [i < k for i in range(n)]:
+        kinds.add("prefix")
+    if 0 < k < n and m == [i >= n - k for i in range(n)]:
+        kinds.add("suffix")
+    if 0 < k < n:
+        kinds.add("random")
+    return kinds
+
+
+def test_every_kind_appears_and_every_mask_is_valid():
+    g = torch.Generator().manual_seed(0)
+    seen = {k: 0 for k in TASK_KINDS}
+    for i in range(2000):
+        n = 2 + i % 9
+        kind, mask = sample_task(n, g)
+        assert mask.dtype == torch.bool and mask.shape == (n,)
+        assert int(mask.sum()) < n, "all frames conditioned"
+        assert kind in _classify(mask), (kind, mask)
+        seen[kind] += 1
+    assert all(c > 0 for c in seen.values()), seen
+    # the default mix: about half of the clips are unconditioned
+    assert 0.4 < seen["none"] / 2000 < 0.6
+
+
+def test_images_are_never_conditioned():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        assert not random_task_mask(1, g).any()
+
+
+def test_two_frames_never_get_both_ends():
+    g = torch.Generator().manual_seed(0)
+    mix = TaskMix(none=0, first=0, last=0, first_last=1, prefix=0, suffix=0, random=0)  # ints ok
+    for _ in range(50):
+        mask = random_task_mask(2, g, mix)
+        assert int(mask.sum()) < 2
+    with pytest.raises(UsageError):
+        task_mask("first_last", 2)
+
+
+def test_prefix_and_suffix_lengths_cover_the_valid_range():
+    g = torch.Generator().manual_seed(0)
+    lengths = {int(task_mask("prefix", 5, g).sum()) for _ in range(200)}
+    assert lengths == {1, 2, 3, 4}
+    assert task_mask("suffix", 5, g)[-1] and not task_mask("suffix", 5, g)[0]
+
+
+def test_per_token_sigma_zero_on_conditioning_frames():
+    mask = torch.tensor([True, False, False, True])
+    s = per_token_sigma(0.7, mask, tokens_per_frame=3)
+    expected = torch.tensor([0.0] * 3 + [0.7] * 6 + [0.0] * 3)
+    torch.testing.assert_close(s, expected)
+    s2 = per_token_sigma(torch.tensor([0.1, 0.2, 0.3, 0.4]), mask, tokens_per_frame=2)
+    torch.testing.assert_close(s2, torch.tensor([0, 0, 0.2, 0.2, 0.3, 0.3, 0, 0.0]))
+
+
+def test_bad_mix_rejected():
+    with pytest.raises(UsageError):
+        TaskMix(none=-1)
+    with pytest.raises(UsageError):
+        task_mask("sideways", 4)

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from chronotope.errors import UsageError
+from chronotope.training import LatentCodec, get_preset
+from chronotope.training.streams import WorldPool, default_stream_factory
+
+
+def _cfg(tmp_path, **kw):
+    return get_preset("test").override(
+        out=str(tmp_path), sizes=((16, 16), (32, 16)), token_budget=1024, **kw
+    )
+
+
+def test_world_pool_cycles_and_encodes_each_clip_once(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, world_clips=3)
+    pool = default_stream_factory(cfg, LatentCodec())
+    assert isinstance(pool, WorldPool)
+    first = [s for s, _ in zip(pool(0), range(7))]
+    # clip i of the pool is clip i of the world stream, encoded (pixel space: identical)
+    for i in range(3):
+        torch.testing.assert_close(first[i].latent, pool.world[i].video)
+        assert first[i].text == pool.world[i].text
+    assert torch.equal(first[3].latent, first[0].latent)  # the pool cycles
+    assert [s.meta["next_position"] for s in first] == list(range(1, 8))
+    # reopening at a position continues the same sequence
+    assert torch.equal(next(pool(5)).latent, first[5].latent)
+    # a fresh pool (a resumed run) reads the disk cache and renders nothing
+    again = default_stream_factory(cfg, LatentCodec())
+    monkeypatch.setattr(type(again.world), "__getitem__", lambda *a: pytest.fail("rendered"))
+    for s, ref in zip(again(0), first[:3]):
+        assert torch.equal(s.latent, ref.latent) and s.text == ref.text
+
+
+def test_pool_key_changes_with_the_world(tmp_path):
+    a = WorldPool(_cfg(tmp_path, world_clips=2), LatentCodec(), tmp_path)
+    b = WorldPool(_cfg(tmp_path, world_clips=2, fps=4.0), LatentCodec(), tmp_path)
+    assert a.folder != b.folder
+
+
+def test_manifest_path_must_exist(tmp_path):
+    with pytest.raises(UsageError, match="--data"):
+        default_stream_factory(_cfg(tmp_path, data=str(tmp_path / "none.csv")), LatentCodec())
