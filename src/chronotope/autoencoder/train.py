@@ -1,0 +1,187 @@
+"""VAE training: L1 + edge + small KL, AdamW, bf16 autocast, atomic checkpoints, exact resume.
+
+Resume is exact because everything a step depends on is restored or recomputed: weights,
+AdamW state, torch/numpy/python RNG (posterior noise), and the batch, which is a pure function
+of (seed, step) (see `sources.py`). At the end the latent statistics are measured and the model
+is written with `save_pretrained(out/final)`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from chronotope.autoencoder.contact_sheet import write_contact_sheet
+from chronotope.autoencoder.losses import LossWeights, vae_loss
+from chronotope.autoencoder.metrics import psnr
+from chronotope.autoencoder.presets import get_preset
+from chronotope.autoencoder.sources import BatchSource, VideoSource, WorldSource, video_paths
+from chronotope.autoencoder.stats import compute_latent_stats
+from chronotope.autoencoder.vae import CausalVAE
+from chronotope.errors import UsageError
+from chronotope.utils.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_optimizer_state,
+    optimizer_state_tensors,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+
+@dataclass
+class TrainConfig:
+    data: str = "world"  # "world", a manifest .csv, or a video file
+    out: Path = Path("runs/vae")
+    preset: str = "world"
+    steps: int = 20_000
+    minutes: float | None = None  # wall-time bound; the run stops cleanly and saves
+    batch: int = 4
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    resume: bool = False
+    sample_every: int = 250
+    save_every: int = 500
+    crop: tuple[int, int] = (64, 64)  # (H, W) crops for video data
+    stats_batches: int = 16  # batches used for latent statistics at the end
+    weights: LossWeights = field(default_factory=LossWeights)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "steps": self.steps >= 1,
+            "batch": self.batch >= 1,
+            "lr": self.lr > 0,
+            "sample-every": self.sample_every >= 1,
+            "save-every": self.save_every >= 1,
+            "minutes": self.minutes is None or self.minutes > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UsageError(f"--{name} must be positive", param=name)
+        get_preset(self.preset)  # raises on an unknown name
+        self.out = Path(self.out)
+
+
+def build_source(cfg: TrainConfig) -> BatchSource:
+    if cfg.data == "world":
+        return WorldSource(seed=cfg.seed, batch_size=cfg.batch)
+    return VideoSource(
+        paths=video_paths(cfg.data), seed=cfg.seed, batch_size=cfg.batch, crop=cfg.crop
+    )
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warmup, then constant (a wall-time bounded run has no known end for a decay)."""
+    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+
+
+def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> int:
+    ckpt = latest_checkpoint(cfg.out / "checkpoints")
+    if ckpt is None:
+        return 0
+    files, meta = load_checkpoint(ckpt)
+    if meta["preset"] != cfg.preset or meta["data"] != cfg.data or meta["seed"] != cfg.seed:
+        raise UsageError(
+            f"--resume: {ckpt} was trained with preset={meta['preset']} data={meta['data']} "
+            f"seed={meta['seed']}; pass the same values"
+        )
+    model.load_state_dict(files["model"])
+    load_optimizer_state(opt, files["optimizer"], meta["optimizer"])
+    set_rng_state(files["rng"])
+    return int(meta["step"])
+
+
+def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
+    opt_tensors, skeleton = optimizer_state_tensors(opt)
+    meta = {"preset": cfg.preset, "data": cfg.data, "seed": cfg.seed, "optimizer": skeleton}
+    meta["data_position"] = step  # batches are a pure function of (seed, step)
+    files = {"model": model.state_dict(), "optimizer": opt_tensors, "rng": rng_state()}
+    return save_checkpoint(cfg.out / "checkpoints", step, files, meta)
+
+
+def train_step(
+    model: CausalVAE, opt: torch.optim.Optimizer, video: torch.Tensor, cfg: TrainConfig, lr: float
+) -> dict[str, float]:
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        recon, mean, logvar = model(video)
+    loss, parts = vae_loss(recon, video, mean, logvar, cfg.weights)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return {"loss": loss.item(), "psnr": psnr(recon.detach().float().clamp(-1, 1), video), **parts}
+
+
+def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
+    """Train (or resume) and return the `save_pretrained` folder `cfg.out / "final"`."""
+    torch.manual_seed(cfg.seed)
+    model = CausalVAE.from_preset(cfg.preset).train()
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
+    )
+    step = _restore(cfg, model, opt) if cfg.resume else 0
+    if not cfg.resume and latest_checkpoint(cfg.out / "checkpoints") is not None:
+        raise UsageError(f"{cfg.out} already has checkpoints; pass --resume or a new --out")
+    source = source or build_source(cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    with open(cfg.out / "train_log.jsonl", "a", buffering=1) as log:  # line-buffered: tail -f
+        step = _loop(cfg, model, opt, source, step, log)
+    _save(cfg, model, opt, step)
+    return finish(model, source, cfg)
+
+
+def _loop(cfg: TrainConfig, model, opt, source: BatchSource, step: int, log) -> int:
+    """Train from `step` until `cfg.steps` or the wall-time bound; return the step reached."""
+    samples = source.batch(-1)[:4]  # fixed batch for contact sheets (step -1 is never trained)
+    start = time.monotonic()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, dynamic_ncols=True)
+    while step < cfg.steps:
+        if cfg.minutes is not None and time.monotonic() - start > 60 * cfg.minutes:
+            break
+        stats = train_step(model, opt, source.batch(step), cfg, learning_rate(cfg, step))
+        step += 1
+        if not math.isfinite(stats["loss"]):
+            raise RuntimeError(f"loss is {stats['loss']} at step {step}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.2f}")
+        log.write(json.dumps({"step": step, "time": time.monotonic() - start, **stats}) + "\n")
+        if step % cfg.sample_every == 0:
+            _sample(model, samples, cfg.out / "samples" / f"step-{step:08d}.png")
+        if step % cfg.save_every == 0:
+            _save(cfg, model, opt, step)
+    bar.close()
+    return step
+
+
+@torch.no_grad()
+def _sample(model: CausalVAE, video: torch.Tensor, path: Path) -> None:
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        recon = model.decode(model.encode(video)[0]).float()
+    model.train()
+    write_contact_sheet(path, video, recon)
+
+
+def finish(model: CausalVAE, source: BatchSource, cfg: TrainConfig) -> Path:
+    """Measure latent statistics on held-in batches, then `save_pretrained(out/final)`."""
+    model.eval()
+    batches = (source.batch(-2 - i) for i in range(cfg.stats_batches))
+    mean, std = compute_latent_stats(model, batches)
+    model.set_latent_stats(mean, std)
+    final = cfg.out / "final"
+    model.save_pretrained(final)
+    (cfg.out / "train_config.json").write_text(json.dumps(asdict(cfg), default=str, indent=2))
+    return final

@@ -1,0 +1,268 @@
+"""`CausalVAE`: a causal 3D convolutional VAE, video (B,3,T,H,W) in [-1,1] <-> latent
+(B, C, 1 + (T-1)/ft, H/fs, W/fs).
+
+Frame 0 is encoded on its own (causal convs pad only the past, time is grouped [0] [1..ft] ...),
+so an image is a 1-frame video and images and videos share one latent space. Diffusers
+conventions: the constructor arguments are the saved config.json; weights are safetensors only
+(`from_pretrained` refuses anything else and never unpickles).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from chronotope.autoencoder.layers import CausalConv3d, TemporalDown, TemporalUp
+from chronotope.autoencoder.networks import Decoder, Encoder
+from chronotope.autoencoder.presets import get_preset
+from chronotope.autoencoder.sizes import check_video_size, latent_size
+from chronotope.autoencoder.streaming import TileSpec, stream
+from chronotope.errors import CorruptFileError, UsageError
+
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+
+class CausalVAE(ModelMixin, ConfigMixin):
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        *,
+        temporal_factor: int = 4,
+        spatial_factor: int = 8,
+        latent_channels: int = 16,
+        base_channels: int = 32,
+        channel_mults: list[int] | tuple[int, ...] = (1, 2, 4, 4),
+        num_res_blocks: int = 1,
+        temporal_kernel: int = 3,
+        patch_size: int = 1,
+        latents_mean: list[float] | None = None,
+        latents_std: list[float] | None = None,
+    ):
+        super().__init__()
+        levels = round(math.log2(spatial_factor / patch_size))  # 2x downsampling steps
+        num_temporal = round(math.log2(temporal_factor))
+        if 2**levels * patch_size != spatial_factor or 2**num_temporal != temporal_factor:
+            raise UsageError("spatial_factor / patch_size and temporal_factor must be powers of 2")
+        if len(channel_mults) != levels + 1 or num_temporal > levels:
+            raise UsageError(
+                f"channel_mults needs log2(spatial_factor/patch_size)+1 = {levels + 1} entries "
+                f"and temporal_factor <= spatial_factor / patch_size"
+            )
+        channels = [base_channels * m for m in channel_mults]
+        kw = dict(
+            channels=channels,
+            latent_channels=latent_channels,
+            num_res_blocks=num_res_blocks,
+            num_temporal=num_temporal,
+            kernel=(temporal_kernel, 3, 3),
+            patch=patch_size,
+        )
+        self.encoder = Encoder(**kw)
+        self.decoder = Decoder(**kw)
+        for name, module in self.named_modules():
+            if isinstance(module, (CausalConv3d, TemporalDown, TemporalUp)):
+                module.cache_key = name  # each causal layer's slot in a chunked-run cache
+
+    @classmethod
+    def from_preset(cls, name: str = "world") -> CausalVAE:
+        return cls(**get_preset(name).to_kwargs())
+
+    # ---- sizes ----
+
+    def check_size(self, num_frames: int, height: int, width: int) -> None:
+        """Raise `UsageError` (naming the nearest valid size) unless the size is encodable."""
+        c = self.config
+        check_video_size(
+            num_frames,
+            height,
+            width,
+            temporal_factor=c.temporal_factor,
+            spatial_factor=c.spatial_factor,
+        )
+
+    def latent_size(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        c = self.config
+        return latent_size(
+            num_frames,
+            height,
+            width,
+            temporal_factor=c.temporal_factor,
+            spatial_factor=c.spatial_factor,
+        )
+
+    def _check_video(self, video: torch.Tensor) -> None:
+        if video.ndim != 5 or video.shape[1] != 3:
+            raise UsageError(f"video must be (B, 3, T, H, W), got {tuple(video.shape)}")
+        self.check_size(*video.shape[2:])
+
+    def _check_latent(self, z: torch.Tensor) -> None:
+        if z.ndim != 5 or z.shape[1] != self.config.latent_channels or min(z.shape[2:]) < 1:
+            raise UsageError(
+                f"latent must be (B, {self.config.latent_channels}, T', H', W'), got {tuple(z.shape)}"
+            )
+
+    # ---- whole-clip passes ----
+
+    def _moments(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = h.chunk(2, dim=1)  # (B, C, T', H', W') each
+        return mean, logvar.clamp(-30.0, 20.0)
+
+    def encode(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,3,T,H,W) in [-1,1] -> posterior (mean, logvar), each (B,C,1+(T-1)/ft,H/fs,W/fs)."""
+        self._check_video(video)
+        return self._moments(self.encoder(video))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B,C,T',H',W') -> (B,3,1+(T'-1)*ft,H'*fs,W'*fs), roughly in [-1,1] (not clamped)."""
+        self._check_latent(z)
+        return self.decoder(z)
+
+    @staticmethod
+    def sample(
+        mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        return mean + torch.exp(0.5 * logvar) * noise
+
+    def forward(
+        self, video: torch.Tensor, *, sample_posterior: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass: (reconstruction, mean, logvar); the posterior noise uses torch's RNG."""
+        mean, logvar = self.encode(video)
+        z = self.sample(mean, logvar) if sample_posterior else mean
+        return self.decoder(z), mean, logvar
+
+    # ---- memory-bounded passes ----
+
+    def encode_chunked(
+        self, video: torch.Tensor, *, chunk_frames: int | None = None, tile: TileSpec | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode` in time chunks of `chunk_frames` (a multiple of ft; default 4*ft) and optional
+        spatial tiles; equals `encode` up to float rounding (exactly without tiles)."""
+        self._check_video(video)
+        ft, fs = self.config.temporal_factor, self.config.spatial_factor
+        chunk = chunk_frames or 4 * ft
+        if chunk % ft:
+            raise UsageError(f"chunk_frames must be a multiple of {ft}, got {chunk}")
+        grid = (video.shape[3] // fs, video.shape[4] // fs)
+        parts = stream(
+            lambda x, cache: self.encoder(x, cache),
+            video,
+            chunk=chunk,
+            tile=tile,
+            grid=grid,
+            in_scale=fs,
+            out_scale=1,
+        )
+        return self._moments(torch.cat(list(parts), dim=2))
+
+    def decode_iter(
+        self, z: torch.Tensor, *, chunk_latent_frames: int = 2, tile: TileSpec | None = None
+    ) -> Iterator[torch.Tensor]:
+        """Yield the decoded clip in order: (B,3,1,H,W) for frame 0, then (B,3,<=n*ft,H,W) per
+        `chunk_latent_frames` latent frames; peak memory is one chunk, whatever the length."""
+        self._check_latent(z)
+        yield from stream(
+            lambda x, cache: self.decoder(x, cache),
+            z,
+            chunk=chunk_latent_frames,
+            tile=tile,
+            grid=(z.shape[3], z.shape[4]),
+            in_scale=1,
+            out_scale=self.config.spatial_factor,
+        )
+
+    def decode_chunked(
+        self, z: torch.Tensor, *, chunk_latent_frames: int = 2, tile: TileSpec | None = None
+    ) -> torch.Tensor:
+        return torch.cat(
+            list(self.decode_iter(z, chunk_latent_frames=chunk_latent_frames, tile=tile)), 2
+        )
+
+    # ---- latent statistics (so the DiT sees unit-variance latents) ----
+
+    def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        if c.latents_mean is None or c.latents_std is None:
+            raise UsageError("this VAE has no latent statistics; run set_latent_stats first")
+        shape = (1, -1, 1, 1, 1) if z.ndim == 5 else (-1, 1, 1, 1)
+        mean = torch.tensor(c.latents_mean, dtype=z.dtype, device=z.device).view(shape)
+        std = torch.tensor(c.latents_std, dtype=z.dtype, device=z.device).view(shape)
+        return mean, std
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent (B,C,T,H,W) or (C,T,H,W) -> per-channel zero mean, unit std."""
+        mean, std = self._stats(z)
+        return (z - mean) / std
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(z)
+        return z * std + mean
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.register_to_config(
+            latents_mean=[float(v) for v in mean], latents_std=[float(v) for v in std]
+        )
+
+    # ---- storage: safetensors only ----
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs
+    ) -> CausalVAE:
+        """Load a local `save_pretrained` folder; refuses pickled or corrupt weights with
+        `CorruptFileError` before diffusers sees them, and never unpickles."""
+        if kwargs.get("use_safetensors") is False:
+            raise UsageError("CausalVAE loads safetensors only (use_safetensors=False refused)")
+        folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
+        if not (folder / "config.json").is_file():
+            raise CorruptFileError(f"{folder}: no config.json (not a CausalVAE folder)")
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file():
+            others = sorted(p.name for p in folder.glob("*.bin")) + sorted(
+                p.name for p in folder.glob("*.pt*")
+            )
+            raise CorruptFileError(
+                f"{folder}: no {WEIGHTS_NAME}"
+                + (
+                    f" (found {', '.join(others)}: pickled weights are never loaded)"
+                    if others
+                    else ""
+                )
+            )
+        check_safetensors(weights)  # raises CorruptFileError; diffusers never sees a pickle
+        kwargs.update(use_safetensors=True, local_files_only=True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse anything but a complete safetensors file, before any parser sees it.
+
+    A safetensors file is a little-endian u64 header length, then a JSON header starting with
+    '{', then the tensor bytes; a pickle starts with 0x80 (protocol 2+) or 'PK' (torch.save's
+    zip). Checking byte 8 == '{' (not byte 0 != 0x80: a header length of 128 mod 256 starts
+    with 0x80 too) tells them apart; then the whole file is parsed.
+    """
+    with open(path, "rb") as f:
+        head = f.read(9)
+    size = path.stat().st_size
+    length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
+    if len(head) < 9 or head[8:9] != b"{" or not 0 < length <= size - 8:
+        kind = "a pickle" if head[:2] == b"PK" or head[:1] == b"\x80" else "not safetensors"
+        raise CorruptFileError(
+            f"{path}: not a safetensors file ({kind}; pickled weights are never loaded)"
+        )
+    try:
+        load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CorruptFileError(f"{path}: corrupt safetensors file ({e})") from e

@@ -1,0 +1,114 @@
+"""`chronotope train-vae` and `chronotope vae {reconstruct,eval}`: parse, build, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from chronotope.errors import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    t = subparsers.add_parser("train-vae", help="train the causal video VAE")
+    t.add_argument("--data", required=True, help="'world', a manifest .csv, or a video file")
+    t.add_argument(
+        "--out", required=True, type=Path, help="run folder (checkpoints, samples, final)"
+    )
+    t.add_argument("--preset", default="world", help="VAE size preset (see VAE_PRESETS)")
+    t.add_argument("--steps", type=int, default=20_000, help="total optimizer steps")
+    t.add_argument("--minutes", type=float, help="stop after this much wall time, then save")
+    t.add_argument("--batch", type=int, default=4, help="clips per step")
+    t.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
+    t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    t.add_argument(
+        "--crop",
+        type=int,
+        nargs=2,
+        default=(64, 64),
+        metavar=("H", "W"),
+        help="crop size for video/manifest data (multiples of the spatial factor)",
+    )
+    t.set_defaults(func=run_train)
+
+    v = subparsers.add_parser("vae", help="use a trained VAE")
+    vs = v.add_subparsers(dest="vae_command", metavar="ACTION", required=True)
+    r = vs.add_parser("reconstruct", help="encode + decode a clip, write it, print PSNR/SSIM")
+    r.add_argument("--in", dest="src", required=True, type=Path)
+    r.add_argument("--out", required=True, type=Path)
+    r.add_argument("--model", type=Path, help="save_pretrained folder (default: bundled VAE)")
+    r.add_argument("--max-frames", type=int, help="read at most this many frames")
+    r.set_defaults(func=run_reconstruct)
+    e = vs.add_parser("eval", help="PSNR/SSIM on held-out world clips")
+    e.add_argument("--model", type=Path, help="save_pretrained folder (default: bundled VAE)")
+    e.add_argument("--clips", type=int, default=12)
+    e.add_argument("--frames", type=int, default=17)
+    e.set_defaults(func=run_eval)
+
+
+def load_model(path: Path | None):
+    from chronotope.autoencoder import CausalVAE
+
+    if path is None:
+        bundled = Path(__file__).resolve().parents[1] / "weights" / "vae"
+        if not bundled.is_dir():
+            raise UsageError("no --model given and no bundled VAE at chronotope/weights/vae")
+        path = bundled
+    if not path.is_dir():
+        raise UsageError(f"--model {path}: not a folder written by save_pretrained", param="model")
+    return CausalVAE.from_pretrained(path).eval()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from chronotope.autoencoder.train import TrainConfig, train_vae
+
+    cfg = TrainConfig(
+        data=args.data,
+        out=args.out,
+        preset=args.preset,
+        steps=args.steps,
+        minutes=args.minutes,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        resume=args.resume,
+        sample_every=args.sample_every,
+        save_every=args.save_every,
+        crop=tuple(args.crop),
+    )
+    final = train_vae(cfg)
+    print(f"saved {final}")
+    return 0
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    from chronotope.autoencoder.evaluate import reconstruct_file
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be >= 1", param="max-frames")
+    if not args.src.is_file():
+        raise UsageError(f"--in {args.src}: no such file", param="in")
+    score, dropped = reconstruct_file(
+        load_model(args.model), args.src, args.out, max_frames=args.max_frames
+    )
+    if dropped:
+        print(f"note: dropped the last {dropped} frame(s) to fit 1 + k*temporal_factor")
+    print(
+        f"wrote {args.out}: {score.num_frames} frames, PSNR {score.psnr:.2f} dB, SSIM {score.ssim:.4f}"
+    )
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from chronotope.autoencoder.evaluate import evaluate_world
+
+    if args.clips < 1 or args.frames < 1:
+        raise UsageError("--clips and --frames must be >= 1")
+    model = load_model(args.model)
+    model.check_size(args.frames, 64, 64)
+    score = evaluate_world(model, num_clips=args.clips, num_frames=args.frames)
+    print(json.dumps(score.to_dict()))
+    return 0
