@@ -13,6 +13,7 @@ _EXPORTS = {
     "Video": "video_io",
     "read_video": "video_io",
     "write_video": "video_io",
+    "VideoWriter": "video_io",
     "to_tensor": "video_io",
     "to_uint8": "video_io",
     "VideoInfo": "probing",
@@ -61,7 +62,14 @@ if TYPE_CHECKING:
     from chronotope.data.probing import MAX_PIXELS, VideoInfo, probe
     from chronotope.data.scan import ScanFailure, ScanResult, scan_folder
     from chronotope.data.sizes import native_size, valid_num_frames
-    from chronotope.data.video_io import Video, read_video, to_tensor, to_uint8, write_video
+    from chronotope.data.video_io import (
+        Video,
+        VideoWriter,  # noqa: F401
+        read_video,
+        to_tensor,
+        to_uint8,
+        write_video,
+    )
 
 
 def __getattr__(name: str):

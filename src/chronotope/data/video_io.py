@@ -250,23 +250,100 @@ def _check_write_args(path: Path, frames, fps) -> np.ndarray:
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
-    # (T,H,W,3) -> even H,W by repeating the last row/column (see write_video)
-    t, h, w, _ = frames.shape
-    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    rate = Fraction(fps).limit_denominator(1001)  # 29.97002997 -> 30000/1001
-    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
+    with _Mp4Stream(path, fps) as out:
+        out.write(frames)
+
+
+class _Mp4Stream:
+    """H.264 encoder fed chunk by chunk: memory holds one chunk, whatever the clip's length."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps = path, fps
+        self.rate = Fraction(fps).limit_denominator(1001)  # 29.97002997 -> 30000/1001
+        self.container = av.open(str(path), "w", options={"movflags": "+faststart"})
+        self.stream = None
+        self.count = 0
+
+    def _open_stream(self, h: int, w: int) -> None:
+        self.stream = self.container.add_stream("libx264", rate=self.rate)
+        self.stream.width, self.stream.height = w + w % 2, h + h % 2
+        self.stream.pix_fmt = "yuv420p"
         # a keyframe every 2 s bounds what a seek decodes (x264's default is every 250 frames)
-        stream.codec_context.gop_size = max(1, round(2 * fps))
-        stream.options = {"crf": str(MP4_CRF), "preset": "fast"}
-        for i, array in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            frame.pts = i
-            frame.time_base = 1 / rate
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        self.stream.codec_context.gop_size = max(1, round(2 * self.fps))
+        self.stream.options = {"crf": str(MP4_CRF), "preset": "fast"}
+
+    def write(self, frames: np.ndarray) -> None:
+        # (T,H,W,3) -> even H,W by repeating the last row/column (see write_video)
+        _, h, w, _ = frames.shape
+        if self.stream is None:
+            self._open_stream(h, w)
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")
+            frame.pts = self.count
+            frame.time_base = 1 / self.rate
+            self.container.mux(self.stream.encode(frame))
+            self.count += 1
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.container.mux(self.stream.encode())
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """Write a video chunk by chunk: `with VideoWriter(path, fps) as w: w.write(frames)`.
+
+    mp4 is encoded as it arrives (memory flat in length); gif/webp/png are collected and
+    written at the end. The file appears under `path` only when the block exits normally: an
+    exception or Ctrl-C leaves no partial file under the final name.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float):
+        self.path = Path(path)
+        _check_write_args(self.path, np.zeros((1, 2, 2, 3), np.uint8), fps)
+        self.fps = fps
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}{self.path.suffix}")
+        self.mp4 = self.path.suffix.lower() == ".mp4"
+        self.chunks: list[np.ndarray] = []
+        self.frames = 0
+        self._encoder = None
+
+    def __enter__(self) -> VideoWriter:
+        if self.mp4:
+            self._encoder = _Mp4Stream(self.tmp, self.fps)
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = _check_write_args(self.path.with_suffix(".mp4"), frames, self.fps)
+        self.frames += len(frames)
+        if self._encoder is not None:
+            self._encoder.write(frames)
+        else:
+            self.chunks.append(frames)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and self.frames == 0:
+                raise UsageError(f"{self.path}: no frames were written")
+            if self._encoder is not None:
+                self._encoder.close()
+            if exc_type is None:
+                if not self.mp4:
+                    frames = np.concatenate(self.chunks)
+                    _check_write_args(self.path, frames, self.fps)
+                    _WRITERS[self.path.suffix.lower()](self.tmp, frames, self.fps)
+                with open(self.tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _pillow_images(frames: np.ndarray) -> list[Image.Image]:
