@@ -16,3 +16,15 @@ def real_clips() -> Path:
     if not (SHARED_REAL / "bikes.mp4").exists():
         pytest.skip(f"real footage not found at {SHARED_REAL} (needs ../shared beside the repo)")
     return SHARED_REAL
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run tiny models: one intra-op thread is faster than two (no sync overhead) and is
+    immune to oversubscription when the machine is shared."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,7 +13,7 @@ import sys
 from chronotope.errors import UsageError
 
 # module name under chronotope.cli -> registered lazily so `chronotope --help` stays fast
-COMMANDS = ["data", "vae", "train", "generate", "eval", "serve", "demo"]
+COMMANDS = ["data", "vae", "train", "export", "generate", "eval", "serve", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

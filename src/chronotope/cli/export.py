@@ -1,0 +1,31 @@
+"""`chronotope export RUN/final --out DIR`: a training run's result as a pipeline folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="turn a training run into a pipeline folder",
+        description="Write a `generate --model` folder from a training run's "
+        "final/ folder (transformer, vae, training.json).",
+    )
+    p.add_argument("final", type=Path, help="the run's final/ folder")
+    p.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
+    p.add_argument("--steps", type=int, help="default solver steps of the pipeline")
+    p.add_argument("--guidance", type=float, help="default guidance scale of the pipeline")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chronotope.pipeline.export import export_pipeline
+
+    overrides = {
+        k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None
+    }
+    export_pipeline(args.final, args.out, **overrides)
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,142 @@
+"""`chronotope generate`: every task from one command (see `--help`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chronotope.errors import UsageError
+
+EPILOG = """tasks:
+  --frames 1                      an image (.png/.webp); --out .mp4/.gif/.webp for video
+  --image FILE                    image-to-video: the image is the first frame
+  --last-image FILE               the image is the last frame (with --image: connect two images)
+  --video FILE --extend forward   continue the clip after its end (output: clip + new frames)
+  --video FILE --extend backward  invent what came before its start (output: new frames + clip)
+  --video FILE --strength S       restyle the clip (S in (0,1]; small S keeps more)
+  --connect A B                   new frames leading from clip/image A into B (output: A, bridge, B)
+  --loop                          the output loops seamlessly
+  --prompt P1 --prompt P2 --shot-seconds S   a multi-shot video with cuts
+With --extend, --frames/--seconds give the length of the new part."""
+
+VIDEO_EXT = (".mp4", ".gif", ".webp")
+IMAGE_EXT = (".png", ".webp")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate a video or an image",
+        description="Generate a video or an image with a chronotope model.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--prompt", action="append", required=True, help="text prompt (repeat for shots)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="output file: .mp4 .gif .webp .png")
+    p.add_argument("--model", type=Path, help="model folder (default: the bundled world model)")
+    p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--frames", type=int, help="number of frames, 1 + 4k (1 = an image)")
+    length.add_argument("--seconds", type=float, help="duration in seconds")
+    p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+    p.add_argument("--steps", type=int, help="solver steps")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
+    p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")
+    p.add_argument("--image", type=Path, help="image-to-video: the first frame")
+    p.add_argument("--last-image", type=Path, help="the last frame")
+    p.add_argument("--video", type=Path, help="source clip for --extend or --strength")
+    p.add_argument("--extend", choices=["forward", "backward"], help="extend --video")
+    p.add_argument("--strength", type=float, help="restyle --video with this strength in (0,1]")
+    p.add_argument("--connect", nargs=2, type=Path, metavar=("A", "B"), help="bridge A into B")
+    p.add_argument("--loop", action="store_true", help="make the output loop seamlessly")
+    p.add_argument("--shot-seconds", type=float, help="seconds per shot with several --prompt")
+    p.add_argument("--memory-budget", type=float, help="GiB a request may use (default 16)")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object describing the result"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    suffix = args.out.suffix.lower()
+    if suffix not in VIDEO_EXT + IMAGE_EXT:
+        raise UsageError(f"--out must end in .mp4, .gif, .webp or .png, got {args.out.name!r}")
+    if args.video is not None and args.extend is None and args.strength is None:
+        raise UsageError("--video needs --extend forward|backward or --strength S")
+    if args.video is None and (args.extend is not None or args.strength is not None):
+        raise UsageError("--extend and --strength need --video FILE")
+    if args.extend is not None and args.strength is not None:
+        raise UsageError("use --extend or --strength, not both")
+    if args.connect is not None and (args.video is not None or args.image is not None):
+        raise UsageError("--connect takes its own clips; do not combine it with --video or --image")
+    if len(args.prompt) > 1 and args.shot_seconds is None:
+        raise UsageError("several --prompt make a multi-shot video: give --shot-seconds S")
+    if args.shot_seconds is not None and (args.frames is not None or args.seconds is not None):
+        raise UsageError(
+            "--shot-seconds sets the length: do not combine it with --frames/--seconds"
+        )
+    for name in ("image", "last_image", "video"):
+        path = getattr(args, name)
+        if path is not None and not path.is_file():
+            raise UsageError(f"--{name.replace('_', '-')}: no such file {path}")
+    for path in args.connect or ():
+        if not path.is_file():
+            raise UsageError(f"--connect: no such file {path}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    from chronotope.data import read_video, write_video
+    from chronotope.pipeline.loading import load_pipeline
+    from chronotope.pipeline.request import parse_size
+
+    pipe = load_pipeline(args.model)
+    if args.quiet:
+        pipe.set_progress_bar_config(disable=True)
+    if args.memory_budget is not None:
+        pipe.register_to_config(memory_budget_gib=args.memory_budget)
+    fps = args.fps or pipe.config.fps
+    width, height = parse_size(args.size) if args.size else (None, None)
+
+    def clip(path: Path):
+        return read_video(path, fps=fps).frames
+
+    out = pipe(
+        args.prompt if len(args.prompt) > 1 else args.prompt[0],
+        width=width,
+        height=height,
+        num_frames=args.frames,
+        seconds=args.seconds,
+        fps=fps,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        solver=args.solver,
+        image=None if args.image is None else clip(args.image)[0],
+        last_image=None if args.last_image is None else clip(args.last_image)[0],
+        video=None if args.video is None else clip(args.video),
+        strength=args.strength,
+        extend=args.extend,
+        connect=None if args.connect is None else tuple(clip(p) for p in args.connect),
+        loop=args.loop,
+        shot_seconds=args.shot_seconds,
+    )
+    if len(out.frames) > 1 and args.out.suffix.lower() == ".png":
+        raise UsageError(f"{len(out.frames)} frames cannot go to a .png; use .mp4, .gif or .webp")
+    path = write_video(args.out, out.frames, out.fps)
+    meta = {"output": str(path), **out.metadata}
+    meta["size"] = f"{meta.pop('width')}x{meta.pop('height')}"
+    if args.json:
+        print(json.dumps(meta))
+    else:
+        print(
+            f"wrote {path} ({meta['frames']} frames, {meta['size']}, {meta['wall_seconds']:.1f} s)",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,39 @@
+"""Where the bundled model lives and how a pipeline folder is loaded (offline, safetensors only)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from chronotope.errors import UsageError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "world"
+
+
+def default_model_dir() -> Path:
+    """The bundled world model, or `$CHRONOTOPE_MODEL` when set."""
+    return Path(os.environ.get("CHRONOTOPE_MODEL", DEFAULT_MODEL_DIR))
+
+
+def load_pipeline(path: str | os.PathLike | None = None):
+    """A `ChronotopePipeline` from a `save_pretrained` folder (default: the bundled model)."""
+    from diffusers.utils import logging as dlogging
+
+    from chronotope.pipeline.pipeline import ChronotopePipeline
+
+    folder = Path(path) if path is not None else default_model_dir()
+    if not (folder / "model_index.json").is_file():
+        hint = "" if path is not None else " (no bundled model in this install; pass --model DIR)"
+        raise UsageError(f"{folder} is not a chronotope model folder{hint}", param="model")
+    verbosity = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()  # no hub/accelerate chatter: this is a local, offline load
+    dlogging.disable_progress_bar()  # two tiny components: a bar per load is noise
+    try:
+        pipe = ChronotopePipeline.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True, low_cpu_mem_usage=False
+        )
+    finally:
+        dlogging.set_verbosity(verbosity)
+        dlogging.enable_progress_bar()
+    pipe.set_progress_bar_config(leave=False)
+    return pipe

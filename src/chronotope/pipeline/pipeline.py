@@ -1,0 +1,500 @@
+"""`ChronotopePipeline`: every task through one conditioning mechanism, one sampler, one decoder.
+
+Stages of a call:
+  1. resolve the request (size, frames, task) and refuse what cannot fit, before allocating
+  2. plan sampling windows (`tasks.py`): canvas of known frames + start noise per latent frame
+  3. encode each window's canvas (only where something is known) and its prompt
+  4. sample all latents with the solver (`sampler.py`), guidance packed into the same call
+  5. decode chunk by chunk (tiled for large frames), splice the known frames back bit-exactly,
+     and assemble the task's output; long videos stream window after window to a frame sink
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+
+from chronotope.autoencoder import CausalVAE
+from chronotope.autoencoder.streaming import TileSpec
+from chronotope.data import to_tensor
+from chronotope.errors import UsageError
+from chronotope.model import DiT, TextEncoder
+from chronotope.pipeline import request as rq
+from chronotope.pipeline import tasks
+from chronotope.pipeline.sampler import Job, sample_jobs
+from chronotope.tasks.canvas import latent_frames
+
+FrameSink = Callable[[np.ndarray], None]
+
+
+@dataclass
+class GenerationOutput:
+    frames: np.ndarray  # (T, H, W, 3) uint8; empty when the frames went to a sink
+    fps: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class ChronotopePipeline(DiffusionPipeline):
+    """Text/image/video-to-video with a DiT over spacetime patches and a causal VAE."""
+
+    model_cpu_offload_seq = "transformer->vae"
+
+    def __init__(
+        self,
+        transformer: DiT,
+        vae: CausalVAE,
+        *,
+        text_encoder_path: str | None = None,
+        width: int = 112,
+        height: int = 64,
+        fps: float = 8.0,
+        seconds: float = 4.0,
+        steps: int = 24,
+        guidance: float = 4.0,
+        solver: str = "euler",
+        window_frames: int = 65,
+        context_frames: int = 9,
+        bridge_seconds: float = 2.0,
+        memory_budget_gib: float = 16.0,
+        shift: dict | None = None,
+        text_max_length: int = 128,
+    ):
+        super().__init__()
+        self.register_modules(transformer=transformer, vae=vae)
+        self.register_to_config(
+            text_encoder_path=text_encoder_path,
+            width=width,
+            height=height,
+            fps=fps,
+            seconds=seconds,
+            steps=steps,
+            guidance=guidance,
+            solver=solver,
+            window_frames=window_frames,
+            context_frames=context_frames,
+            bridge_seconds=bridge_seconds,
+            memory_budget_gib=memory_budget_gib,
+            shift=shift,
+            text_max_length=text_max_length,
+        )
+        self._text_encoder: TextEncoder | None = None
+        self.autocast = True  # bf16 on CPU (AMX); tests of exact equalities turn it off
+
+    @classmethod
+    def from_random(
+        cls, *, seed: int = 0, width: int = 64, depth: int = 2, heads: int = 2, **config
+    ):
+        """A tiny pipeline with random weights (tiny VAE, small DiT): for tests and servers'
+        smoke runs; it generates noise-like videos, but through every real code path."""
+        torch.manual_seed(seed)
+        vae = CausalVAE.from_preset("tiny")
+        c = vae.config.latent_channels
+        vae.set_latent_stats(torch.zeros(c), torch.ones(c))
+        dit = DiT(in_channels=c, patch=(1, 2, 2), width=width, depth=depth, heads=heads)
+        # random (not zero) output layers, so the velocity and hence the video depend on the text
+        for p in dit.parameters():
+            if p.ndim > 0 and not p.abs().sum():
+                torch.nn.init.normal_(p, std=0.02)
+        pipe = cls(dit.eval(), vae.eval(), **config)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    # ---- geometry ----
+
+    @property
+    def ft(self) -> int:
+        return self.vae.config.temporal_factor
+
+    @property
+    def fs(self) -> int:
+        return self.vae.config.spatial_factor
+
+    @property
+    def grid_multiple(self) -> int:
+        """Pixels per transformer token side; sizes are padded up to it internally."""
+        return self.fs * max(self.transformer.config.patch[1:])
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text_encoder is None:
+            self._text_encoder = TextEncoder(
+                self.config.text_encoder_path, max_length=self.config.text_max_length
+            )
+        return self._text_encoder
+
+    def _padded(self, h: int, w: int) -> tuple[int, int]:
+        m = self.grid_multiple
+        return math.ceil(h / m) * m, math.ceil(w / m) * m
+
+    # ---- 1. request validation ----
+
+    def validate_request(
+        self, *, width: int, height: int, num_frames: int, guidance: float | None = None
+    ) -> rq.MemoryEstimate:
+        """Raise `UsageError` / `MemoryBudgetError` unless the request can run; returns the
+        memory estimate of its largest window."""
+        rq.check_size(width, height, self.fs)
+        rq.check_frames(num_frames, self.ft)
+        window = min(num_frames, self.config.window_frames)
+        h, w = self._padded(height, width)
+        p = self.transformer.config.patch
+        tokens = (
+            latent_frames(window, self.ft) // p[0] * (h // self.fs // p[1]) * (w // self.fs // p[2])
+        )
+        cfg = self.transformer.config
+        estimate = rq.estimate_memory(
+            tokens=tokens,
+            width=cfg.width,
+            mlp_ratio=cfg.mlp_ratio,
+            heads=cfg.heads,
+            weight_bytes=sum(p.numel() * p.element_size() for p in self.components_parameters()),
+            guidance=(guidance if guidance is not None else self.config.guidance) != 1.0,
+            tile_pixels=min(h * w, self._tile_pixels()),
+            vae_channels=max(self.vae.config.channel_mults) * self.vae.config.base_channels,
+            frames_in_memory=3 * window
+            if num_frames > self.config.window_frames
+            else num_frames + window,
+            height_px=h,
+            width_px=w,
+        )
+        rq.check_memory(estimate, self.config.memory_budget_gib)
+        return estimate
+
+    def components_parameters(self):
+        yield from self.transformer.parameters()
+        yield from self.vae.parameters()
+
+    def _tile(self, h: int, w: int) -> TileSpec | None:
+        spec = TileSpec(size=32, overlap=8)  # latent pixels: 256 px tiles at fs=8
+        return spec if max(h, w) // self.fs > spec.size else None
+
+    def _tile_pixels(self) -> int:
+        return (32 * self.fs) ** 2
+
+    def resolve_frames(self, num_frames: int | None, seconds: float | None, fps: float) -> int:
+        if num_frames is not None and seconds is not None:
+            raise UsageError("give frames or seconds, not both", param="frames")
+        if num_frames is not None:
+            rq.check_frames(num_frames, self.ft)
+            return num_frames
+        return rq.frames_for_seconds(seconds or self.config.seconds, fps, self.ft)
+
+    # ---- 2-5. the call ----
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        num_frames: int | None = None,
+        seconds: float | None = None,
+        fps: float | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        image: np.ndarray | None = None,
+        last_image: np.ndarray | None = None,
+        video: np.ndarray | None = None,
+        strength: float | None = None,
+        extend: str | None = None,
+        connect: tuple[np.ndarray, np.ndarray] | None = None,
+        loop: bool = False,
+        shot_seconds: float | None = None,
+        solver: str | None = None,
+        callback: Callable[[int, int], None] | None = None,
+        frame_sink: FrameSink | None = None,
+    ) -> GenerationOutput:
+        """Generate one video (or image: `num_frames=1`) for `prompt`; see the module docstring.
+
+        `video`, `image`, `last_image` and `connect` clips are uint8 arrays ((T,)H,W,3) at the
+        pipeline's fps. With `frame_sink`, frames are handed over window by window and not kept
+        (memory flat in length); the returned `frames` is then empty.
+        """
+        t0 = time.perf_counter()
+        cfg = self.config
+        fps = float(fps or cfg.fps)
+        steps = int(steps or cfg.steps)
+        guidance = float(cfg.guidance if guidance is None else guidance)
+        solver = solver or cfg.solver
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts or any(not isinstance(p, str) for p in prompts):
+            raise UsageError("prompt must be a string or a list of strings", param="prompt")
+        if steps < 1:
+            raise UsageError(f"steps must be >= 1, got {steps}", param="steps")
+        ref = self._reference_size(image, last_image, video, connect)
+        width, height = width or ref[0] or cfg.width, height or ref[1] or cfg.height
+        total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
+        self.validate_request(width=width, height=height, num_frames=total, guidance=guidance)
+        image, last_image, video, connect = (
+            self._fit(x, height, width) for x in (image, last_image, video, connect)
+        )
+        run = _Run(
+            self,
+            steps=steps,
+            guidance=guidance,
+            solver=solver,
+            seed=seed,
+            callback=callback,
+            height=height,
+            width=width,
+        )
+        ctx = cfg.context_frames
+        if video is not None and extend is not None:
+            task = f"extend-{extend}"
+            new = total if num_frames is not None or seconds is not None else self._default_new(fps)
+            out = run.extend(prompts[0], video, extend, new, ctx)
+        elif video is not None:
+            task = "restyle"
+            out = run.one(
+                prompts[0], tasks.restyle(video, 0.6 if strength is None else strength, self.ft)
+            )
+        elif connect is not None:
+            task = "connect"
+            bridge = total if num_frames is not None or seconds is not None else self._bridge(fps)
+            out = run.one(
+                prompts[0], tasks.connect(*connect, self._mult(bridge), self.ft, ctx // self.ft)
+            )
+        elif len(prompts) > 1 or total > cfg.window_frames:
+            task = "multi-shot" if len(prompts) > 1 else "long"
+            out = run.long(prompts, total, ctx, frame_sink)
+        else:
+            task = (
+                "image"
+                if total == 1
+                else (
+                    "image-to-video"
+                    if image is not None or last_image is not None
+                    else "text-to-video"
+                )
+            )
+            out = run.one(
+                prompts[0], tasks.image_to_video(total, *run.gen_hw, self.ft, image, last_image)
+            )
+        if loop:
+            task += "+loop"
+            out = run.one(
+                prompts[-1],
+                tasks.loop_closure(out, self._mult(self._bridge(fps)), self.ft, ctx // self.ft),
+            )
+        if frame_sink is not None and task not in ("long", "multi-shot"):
+            frame_sink(out)
+            out = out[:0]
+        meta = dict(
+            task=task,
+            prompt=prompts if len(prompts) > 1 else prompts[0],
+            width=width,
+            height=height,
+            frames=run.frames_out or len(out),
+            fps=fps,
+            steps=steps,
+            guidance=guidance,
+            solver=solver,
+            seed=seed,
+            seconds=(run.frames_out or len(out)) / fps,
+            wall_seconds=time.perf_counter() - t0,
+        )
+        return GenerationOutput(frames=out, fps=fps, metadata=meta)
+
+    # ---- helpers of the call ----
+
+    def _mult(self, n: int) -> int:
+        return max(self.ft, n // self.ft * self.ft)
+
+    def _bridge(self, fps: float) -> int:
+        return self._mult(round(self.config.bridge_seconds * fps))
+
+    def _default_new(self, fps: float) -> int:
+        return rq.frames_for_seconds(self.config.seconds, fps, self.ft)
+
+    def _shot_frames(self, num_frames, seconds, fps, shots: int, shot_seconds) -> int:
+        """Frames per shot (the whole video when there is one prompt)."""
+        if shot_seconds is not None:
+            if shot_seconds <= 0:
+                raise UsageError(
+                    f"shot seconds must be > 0, got {shot_seconds}", param="shot_seconds"
+                )
+            return rq.frames_for_seconds(shot_seconds, fps, self.ft)
+        total = self.resolve_frames(num_frames, seconds, fps)
+        return total if shots == 1 else rq.snap_frames(max(1, total // shots), self.ft)
+
+    @staticmethod
+    def _reference_size(image, last_image, video, connect) -> tuple[int | None, int | None]:
+        for x in (image, last_image, video, None if connect is None else connect[0]):
+            if x is not None:
+                return int(x.shape[-2]), int(x.shape[-3])
+        return None, None
+
+    @staticmethod
+    def _fit(x, height: int, width: int):
+        """Resize conditions ((T,)H,W,3 uint8, or a pair of them) to the output size."""
+        if x is None:
+            return None
+        if isinstance(x, tuple):
+            return tuple(ChronotopePipeline._fit(v, height, width) for v in x)
+        x = np.asarray(x)
+        if x.dtype != np.uint8 or x.shape[-1] != 3 or x.ndim not in (3, 4):
+            raise UsageError(
+                "images and clips must be uint8 arrays (H,W,3) or (T,H,W,3)", param="image"
+            )
+        if x.shape[-3:-1] == (height, width):
+            return x
+        from PIL import Image
+
+        def one(f):
+            return np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS))
+
+        return one(x) if x.ndim == 3 else np.stack([one(f) for f in x])
+
+
+class _Run:
+    """One call's settings, shared by its windows (each window gets seed + its index)."""
+
+    def __init__(
+        self, pipe: ChronotopePipeline, *, steps, guidance, solver, seed, callback, height, width
+    ):
+        self.pipe, self.steps, self.guidance, self.solver = pipe, steps, guidance, solver
+        self.seed, self.callback, self.height, self.width = seed, callback, height, width
+        self.gen_hw = pipe._padded(height, width)
+        self.windows = 0
+        self.frames_out = 0
+
+    def _pad(self, x: np.ndarray) -> np.ndarray:
+        """Edge-pad frames (..., H, W, 3) up to the transformer's grid."""
+        h, w = self.gen_hw
+        pads = [(0, 0)] * (x.ndim - 3) + [(0, h - x.shape[-3]), (0, w - x.shape[-2]), (0, 0)]
+        return np.pad(x, pads, mode="edge") if h != x.shape[-3] or w != x.shape[-2] else x
+
+    def one(self, prompt: str, window: tasks.Window) -> np.ndarray:
+        """Sample, decode, splice and assemble one window; returns frames at the output size."""
+        pipe = self.pipe
+        canvas = window.canvas
+        if canvas.height != self.gen_hw[0] or canvas.width != self.gen_hw[1]:
+            canvas = _pad_canvas(canvas, self._pad)
+        z_ref = self._encode(canvas) if window.needs_encode else self._zeros(canvas)
+        text = pipe.text_encoder.encode([prompt, ""])
+        job = Job(
+            z_ref=z_ref,
+            start=torch.from_numpy(window.start),
+            text=text[0],
+            seed=self.seed + self.windows,
+        )
+        self.windows += 1
+        bar = pipe.progress_bar(total=self.steps)
+
+        def progress(i: int, n: int) -> None:
+            bar.update(1)
+            if self.callback is not None:
+                self.callback(i, n)
+
+        (z,) = sample_jobs(
+            pipe.transformer,
+            [job],
+            uncond_text=text[1],
+            steps=self.steps,
+            guidance=self.guidance,
+            solver=self.solver,
+            autocast=pipe.autocast,
+            callback=progress,
+            shift=pipe.config.shift,
+        )
+        bar.close()
+        decoded = self._decode(z)
+        decoded = canvas.splice(decoded)[:, : self.height, : self.width]
+        canvas_out = window.canvas  # unpadded canvas: known frames at the output size
+        if canvas_out is not canvas:
+            decoded = canvas_out.splice(decoded)
+        return window.assemble(decoded)
+
+    def _encode(self, canvas) -> torch.Tensor:
+        vae = self.pipe.vae
+        video = to_tensor(canvas.filled())[None]  # (1, 3, T, H, W) in [-1, 1]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.pipe.autocast):
+            mean, _ = vae.encode_chunked(video, tile=self.pipe._tile(*self.gen_hw))
+        return vae.normalize(mean.float())[0]  # (C, T', H', W')
+
+    def _zeros(self, canvas) -> torch.Tensor:
+        vae = self.pipe.vae
+        t, h, w = vae.latent_size(canvas.num_frames, canvas.height, canvas.width)
+        return torch.zeros(vae.config.latent_channels, t, h, w)
+
+    def _decode(self, z: torch.Tensor) -> np.ndarray:
+        vae = self.pipe.vae
+        z = vae.denormalize(z[None].float())
+        chunks = []
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.pipe.autocast):
+            for part in vae.decode_iter(z, tile=self.pipe._tile(*self.gen_hw)):
+                chunks.append(_to_uint8(part[0]))
+        return np.concatenate(chunks)
+
+    def extend(
+        self, prompt: str, video: np.ndarray, direction: str, new: int, ctx: int
+    ) -> np.ndarray:
+        ft = self.pipe.ft
+        if direction == "forward":  # new frames after the clip: windowed when long
+            more = self.long([prompt], self.pipe._mult(new), ctx, None, clip=video)
+            return np.concatenate([video, more])
+        if direction == "backward":
+            return self.one(prompt, tasks.extend_backward(video, new, ft, ctx // ft))
+        raise UsageError(
+            f"extend must be 'forward' or 'backward', got {direction!r}", param="extend"
+        )
+
+    def long(
+        self, prompts, per_shot: int, ctx: int, sink, clip: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Windowed extension with overlap: each window pins the last frames of the previous one,
+        so memory stays flat in length. A new shot (prompt) starts a fresh window: a cut. With
+        `clip`, the first shot continues that clip instead of starting from text. Frames go to
+        `sink` as they are made."""
+        pipe = self.pipe
+        ft, window = pipe.ft, pipe.config.window_frames
+        kept: list[np.ndarray] = []
+
+        def emit(frames: np.ndarray) -> None:
+            (sink or kept.append)(frames)
+            self.frames_out += len(frames)
+
+        for shot, prompt in enumerate(prompts):
+            if clip is None or shot > 0:
+                first = min(per_shot, window)
+                clip = self.one(prompt, tasks.text_to_video(first, *self.gen_hw, ft))
+                emit(clip)
+                done = len(clip)
+            else:
+                done = 0
+            while done < per_shot:
+                tail_len = 1 + ft * min(ctx // ft, (len(clip) - 1) // ft)
+                new = pipe._mult(min(per_shot - done, window - tail_len))
+                out = self.one(prompt, tasks.extend_forward(clip[-tail_len:], new, ft, ctx // ft))
+                emit(out[tail_len:])
+                done += new
+                clip = out[-tail_len:]  # only the context is kept
+        return np.concatenate(kept) if kept else np.zeros((0, self.height, self.width, 3), np.uint8)
+
+
+def _pad_canvas(canvas, pad):
+    from chronotope.tasks.canvas import Canvas
+
+    h, w = pad(canvas.frames[:1]).shape[1:3]
+    out = Canvas(canvas.num_frames, h, w, canvas.ft)
+    out.frames = pad(canvas.frames)
+    out.known = canvas.known.copy()
+    return out
+
+
+def _to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
+    x = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).numpy()

@@ -1,0 +1,133 @@
+"""Sizes, lengths and memory of a generation request, validated before anything is allocated.
+
+Every user-facing size passes through here: width and height must be multiples of the VAE's
+spatial factor (the pipeline pads internally to the transformer's patch grid and crops back),
+frame counts must be 1 + k*ft, and the estimated peak memory must fit the budget. Errors name the
+nearest valid values and the estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from chronotope.errors import MemoryBudgetError, UsageError
+
+MIN_SIDE, MAX_SIDE = 16, 4096
+GIB = 1024**3
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(
+            f"size must look like WIDTHxHEIGHT (e.g. 112x64), got {text!r}", param="size"
+        ) from None
+    return w, h
+
+
+def nearest_multiples(value: int, multiple: int) -> tuple[int, int]:
+    lo = max(multiple, value // multiple * multiple)
+    return lo, lo + multiple
+
+
+def check_size(width: int, height: int, multiple: int) -> None:
+    for name, v in (("width", width), ("height", height)):
+        if not MIN_SIDE <= v <= MAX_SIDE:
+            raise UsageError(f"{name} must be in {MIN_SIDE}..{MAX_SIDE}, got {v}", param="size")
+    if width % multiple or height % multiple:
+        ws = nearest_multiples(width, multiple) if width % multiple else (width,)
+        hs = nearest_multiples(height, multiple) if height % multiple else (height,)
+        options = ", ".join(f"{w}x{h}" for w in ws for h in hs)
+        raise UsageError(
+            f"size {width}x{height} is not a multiple of {multiple}; nearest valid: {options}",
+            param="size",
+        )
+
+
+def snap_frames(num_frames: int, ft: int) -> int:
+    """The nearest frame count of the form 1 + k*ft (rounding half up), at least 1."""
+    if num_frames < 1:
+        raise UsageError(f"frames must be >= 1, got {num_frames}", param="frames")
+    return 1 + ft * max(0, math.floor((num_frames - 1) / ft + 0.5))
+
+
+def check_frames(num_frames: int, ft: int) -> None:
+    if num_frames < 1 or (num_frames - 1) % ft:
+        lo = 1 + max(0, (num_frames - 1) // ft) * ft
+        raise UsageError(
+            f"frames must be 1 + k*{ft} (1, {1 + ft}, {1 + 2 * ft}, ...); nearest valid: "
+            f"{lo} or {lo + ft}, got {num_frames}",
+            param="frames",
+        )
+
+
+def frames_for_seconds(seconds: float, fps: float, ft: int) -> int:
+    if not seconds > 0:
+        raise UsageError(f"seconds must be > 0, got {seconds}", param="seconds")
+    if not fps > 0:
+        raise UsageError(f"fps must be > 0, got {fps}", param="fps")
+    return snap_frames(max(1, round(seconds * fps)), ft)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak bytes of one sampling window, by part (coarse, documented upper-ish bounds)."""
+
+    weights: int
+    transformer: int
+    autoencoder: int
+    frames: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.transformer + self.autoencoder + self.frames
+
+    def __str__(self) -> str:
+        parts = ", ".join(
+            f"{k} {getattr(self, k) / GIB:.2f}"
+            for k in ("weights", "transformer", "autoencoder", "frames")
+        )
+        return f"{self.total / GIB:.2f} GiB ({parts})"
+
+
+def estimate_memory(
+    *,
+    tokens: int,
+    width: int,
+    mlp_ratio: float,
+    heads: int,
+    weight_bytes: int,
+    guidance: bool,
+    tile_pixels: int,
+    vae_channels: int,
+    frames_in_memory: int,
+    height_px: int,
+    width_px: int,
+) -> MemoryEstimate:
+    """Peak memory of sampling `tokens` tokens (one window) and decoding it tile by tile.
+
+    Transformer (no grad, one block alive at a time): the residual stream and its fp32 copies,
+    the MLP hidden, q/k/v and the attention output, x2 with classifier-free guidance (the
+    conditional and unconditional copies run packed together). Attention itself uses a fused
+    kernel (memory linear in tokens). Autoencoder: a tile of `tile_pixels` pixels through the
+    widest level, for a chunk of frames. Frames: uint8 frames kept in memory plus their float
+    canvas for encoding.
+    """
+    n = tokens * (2 if guidance else 1)
+    per_token = width * 4 * (6 + 2 * mlp_ratio) + heads * 64 * 4 * 4
+    transformer = int(n * per_token * 1.5)
+    autoencoder = int(tile_pixels * vae_channels * 4 * 4 * 9)
+    frames = int(frames_in_memory * height_px * width_px * 3 * (1 + 4))
+    return MemoryEstimate(weight_bytes, transformer, autoencoder, frames)
+
+
+def check_memory(estimate: MemoryEstimate, budget_gib: float) -> None:
+    if estimate.total > budget_gib * GIB:
+        raise MemoryBudgetError(
+            f"request needs an estimated {estimate}, over the memory budget of {budget_gib:g} GiB; "
+            "ask for fewer frames or a smaller size, or raise the budget (--memory-budget)",
+            param="size",
+        )

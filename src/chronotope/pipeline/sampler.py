@@ -1,0 +1,122 @@
+"""Sample latents for one or more jobs in one packed sequence, with one solver.
+
+A job is a task as data: reference latents `z_ref` (C,T',H',W') (normalized), a per-latent-frame
+start noise level (0 = pinned conditioning frame, 1 = generate from noise, s = SDEdit from the
+reference at strength s) and its text. Jobs of any sizes are packed together (NaViT-style), and
+classifier-free guidance packs each job's unconditional copy into the same sequence, so one
+transformer call per solver step serves the whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from chronotope.flow import get_solver, make_schedule, shift_for_tokens
+from chronotope.model import DiT
+from chronotope.tokens import PackedBatch, SampleInfo, Segments, patchify
+
+
+@dataclass
+class Job:
+    z_ref: torch.Tensor  # (C, T', H', W') normalized reference latent (anything where unpinned)
+    start: torch.Tensor  # (T',) start noise level per latent frame: 0 pinned, 1 noise, s SDEdit
+    text: torch.Tensor  # (n, text_dim) per-token text states
+    seed: int
+
+
+def _start_tokens(job: Job, patch: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+    """Initial state, reference tokens and per-token start level of one job."""
+    gen = torch.Generator().manual_seed(job.seed)
+    noise = torch.randn(job.z_ref.shape, generator=gen)  # drawn in latent space: patch-independent
+    ref, positions = patchify(job.z_ref.float(), patch)  # (N, D), (N, 3)
+    noise_tok, _ = patchify(noise, patch)
+    per_frame = ref.shape[0] // job.start.shape[0] * patch[0]
+    start = job.start.float().repeat_interleave(per_frame)  # (N,)
+    x = (1 - start)[:, None] * ref + start[:, None] * noise_tok  # x_sigma at each token's start
+    return x, ref, positions, start
+
+
+def _schedules(starts: torch.Tensor, steps: int, shift: float) -> torch.Tensor:
+    """(K+1, N) schedule: every distinct start level gets its own shifted ramp to 0."""
+    out = torch.zeros(steps + 1, starts.shape[0])
+    for level in torch.unique(starts).tolist():
+        if level > 0:
+            out[:, starts == level] = make_schedule(steps, shift=shift, start=level)[:, None]
+    return out
+
+
+def sample_jobs(
+    transformer: DiT,
+    jobs: Sequence[Job],
+    *,
+    uncond_text: torch.Tensor,
+    steps: int,
+    guidance: float,
+    solver: str = "euler",
+    autocast: bool = True,
+    callback: Callable[[int, int], None] | None = None,
+    shift: dict | None = None,
+) -> list[torch.Tensor]:
+    """Run the solver over all jobs packed together; returns one latent (C,T',H',W') per job.
+
+    Pinned tokens (start 0) keep their reference value bit-exactly: their schedule is all zeros.
+    `shift` holds the anchors of `shift_for_tokens` the model was trained with.
+    """
+    patch = tuple(transformer.config.patch)
+    xs, refs, positions, schedules = [], [], [], []
+    for job in jobs:
+        x, ref, pos, start = _start_tokens(job, patch)
+        xs.append(x)
+        refs.append(ref)
+        positions.append(pos)
+        # the time shift comes from the sample's own token count, as in training
+        schedules.append(_schedules(start, steps, shift_for_tokens(x.shape[0], **(shift or {}))))
+    batch = PackedBatch.build(
+        xs,
+        positions,
+        [_info(job, patch, x.shape[0]) for job, x in zip(jobs, xs)],
+        text=[job.text for job in jobs],
+    )
+    model_fn = _guided_model_fn(transformer, batch, uncond_text, guidance, autocast)
+    sigmas = torch.cat(schedules, dim=1)  # (K+1, L)
+    progress = None if callback is None else (lambda i, n, _x: callback(i, n))
+    x = get_solver(solver)(model_fn, batch.tokens.float(), sigmas, callback=progress)
+    return batch.unpack_latents(x)
+
+
+def _info(job: Job, patch: tuple[int, int, int], n: int) -> SampleInfo:
+    c, t, h, w = job.z_ref.shape
+    return SampleInfo((t // patch[0], h // patch[1], w // patch[2]), patch, c, job.text.shape[0])
+
+
+def _guided_model_fn(
+    transformer: DiT, batch: PackedBatch, uncond_text: torch.Tensor, guidance: float, autocast: bool
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Velocity model over the packed batch; with guidance the conditional and unconditional
+    copies of every sample share one transformer call: v = v_u + g * (v_c - v_u)."""
+    guided = guidance != 1.0
+    n = batch.num_samples
+    positions, segments = batch.positions, batch.segments
+    text, text_segments = batch.text, batch.text_segments
+    if guided:
+        positions = torch.cat([positions, positions])
+        segments = Segments(segments.seqlens * 2)
+        text = torch.cat([text, *[uncond_text] * n])
+        text_segments = Segments(text_segments.seqlens + (uncond_text.shape[0],) * n)
+    length = batch.tokens.shape[0]
+
+    @torch.no_grad()
+    def model_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if guided:
+            x, sigma = torch.cat([x, x]), torch.cat([sigma, sigma])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            v = transformer(x, sigma, positions, segments, text, text_segments).float()
+        if not guided:
+            return v
+        v_c, v_u = v[:length], v[length:]
+        return v_u + guidance * (v_c - v_u)
+
+    return model_fn

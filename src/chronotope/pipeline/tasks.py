@@ -1,0 +1,120 @@
+"""Every Sora task as one sampling window: a canvas of known frames, start noise levels per latent
+frame, and a rule that turns the decoded window into the task's output.
+
+text-to-video / image      nothing known; all latent frames start at 1
+image-to-video             the image is frame 0 (pinned); `last_image` is held over the last
+                           latent chunk (ft frames), so connecting two images is the same window
+extend forward             the clip's tail (1 + c*ft frames) pinned at the start of the window;
+                           output = clip + new frames
+extend backward            the clip's head (c*ft frames) pinned at the end; output = new + clip
+connect A -> B             A's tail pinned first, B's head pinned last; output = A + bridge + B
+restyle (SDEdit)           the source clip is the reference; every latent frame starts at s
+loop                       text-to-video V, then connect V -> V; output = V + bridge, whose last
+                           frame leads into V's first (a true wrap made by the model, not a fade)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from chronotope.errors import UsageError
+from chronotope.tasks.canvas import Canvas
+
+Assemble = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Window:
+    canvas: Canvas
+    start: np.ndarray  # (T',) float: 0 pinned, 1 from noise, s SDEdit
+    assemble: Assemble  # decoded window (T,H,W,3) with known frames spliced -> task output
+    needs_encode: bool  # whether the reference latent must be encoded from the canvas
+
+
+def _window(canvas: Canvas, assemble: Assemble, strength: float = 1.0) -> Window:
+    pinned = canvas.latent_mask()
+    start = np.where(pinned, 0.0, strength)
+    return Window(canvas, start, assemble, needs_encode=bool(pinned.any() or strength < 1.0))
+
+
+def text_to_video(num_frames: int, h: int, w: int, ft: int) -> Window:
+    return _window(Canvas(num_frames, h, w, ft), lambda out: out)
+
+
+def image_to_video(
+    num_frames: int,
+    h: int,
+    w: int,
+    ft: int,
+    image: np.ndarray | None,
+    last_image: np.ndarray | None,
+) -> Window:
+    canvas = Canvas(num_frames, h, w, ft)
+    if image is not None:
+        canvas.place(image, 0)
+    if last_image is not None:
+        if num_frames < 1 + ft:
+            raise UsageError(f"a last image needs at least {1 + ft} frames", param="frames")
+        canvas.place(np.repeat(last_image[None], ft, axis=0), num_frames - ft)
+    return _window(canvas, lambda out: out)
+
+
+def _tail_len(n: int, ft: int, context: int) -> int:
+    """Longest 1 + c*ft <= n with c <= context."""
+    return 1 + ft * min(context, (n - 1) // ft)
+
+
+def _head_len(n: int, ft: int, context: int) -> int:
+    """Longest c*ft <= n with 1 <= c <= context (a clip of fewer than ft frames is held)."""
+    return ft * max(1, min(context, n // ft))
+
+
+def _head(clip: np.ndarray, ft: int, context: int) -> np.ndarray:
+    n = _head_len(len(clip), ft, context)
+    if len(clip) >= n:
+        return clip[:n]
+    return np.concatenate([clip, np.repeat(clip[-1:], n - len(clip), axis=0)])  # hold short clips
+
+
+def extend_forward(clip: np.ndarray, new_frames: int, ft: int, context: int) -> Window:
+    """`new_frames` (a multiple of ft) after the clip, continuing its last 1 + c*ft frames."""
+    tail = clip[len(clip) - _tail_len(len(clip), ft, context) :]
+    canvas = Canvas(len(tail) + new_frames, *clip.shape[1:3], ft).place(tail, 0)
+    return _window(canvas, lambda out: np.concatenate([clip, out[len(tail) :]]))
+
+
+def extend_backward(clip: np.ndarray, new_frames: int, ft: int, context: int) -> Window:
+    """`new_frames` (1 + k*ft) before the clip, leading into its first c*ft frames."""
+    head = _head(clip, ft, context)
+    canvas = Canvas(new_frames + len(head), *clip.shape[1:3], ft).place(head, new_frames)
+    return _window(canvas, lambda out: np.concatenate([out[:new_frames], clip]))
+
+
+def connect(a: np.ndarray, b: np.ndarray, bridge_frames: int, ft: int, context: int) -> Window:
+    """A bridge of `bridge_frames` (a multiple of ft) from the end of A into the start of B."""
+    tail = a[len(a) - _tail_len(len(a), ft, context) :]
+    head = _head(b, ft, context)
+    canvas = Canvas(len(tail) + bridge_frames + len(head), *a.shape[1:3], ft)
+    canvas.place(tail, 0).place(head, len(tail) + bridge_frames)
+    bridge = slice(len(tail), len(tail) + bridge_frames)
+    return _window(canvas, lambda out: np.concatenate([a, out[bridge], b]))
+
+
+def loop_closure(clip: np.ndarray, bridge_frames: int, ft: int, context: int) -> Window:
+    """The bridge from the clip's end back into its start; output = clip + bridge (a loop)."""
+    window = connect(clip, clip, bridge_frames, ft, context)
+    tail = _tail_len(len(clip), ft, context)
+    bridge = slice(tail, tail + bridge_frames)
+    window.assemble = lambda out: np.concatenate([clip, out[bridge]])
+    return window
+
+
+def restyle(source: np.ndarray, strength: float, ft: int) -> Window:
+    if not 0.0 < strength <= 1.0:
+        raise UsageError(f"strength must be in (0, 1], got {strength}", param="strength")
+    canvas = Canvas(len(source), *source.shape[1:3], ft)
+    canvas.frames[:] = source  # the reference, not pinned: nothing is marked known
+    return _window(canvas, lambda out: out, strength=strength)

@@ -1,0 +1,105 @@
+"""A task as data: known pixel frames placed on a canvas, and the latent frames they pin.
+
+Every conditioning task (image-to-video, extend, connect, loop, long video) is the same thing:
+some frames of the output are known. We lay the known frames on a pixel canvas of the output's
+length, fill the unknown frames with the nearest known frame (a neutral guess the VAE can encode),
+encode the whole canvas once, and pin (sigma 0) every latent frame whose pixel frames are all
+known. Encoding the canvas as a whole, rather than each clip alone, gives the pinned latents the
+same causal context they have in training (a clip's head placed after new frames is encoded as
+the middle of a video, not as its start).
+
+Causal latent geometry (ft = temporal factor): latent frame 0 covers pixel frame 0; latent frame
+j >= 1 covers pixel frames (j-1)*ft+1 .. j*ft.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chronotope.errors import UsageError
+
+
+def latent_frames(num_frames: int, ft: int) -> int:
+    """Latent length of a `num_frames` clip: 1 + (T-1)/ft."""
+    if num_frames < 1 or (num_frames - 1) % ft:
+        raise UsageError(f"frames must be 1 + k*{ft}, got {num_frames}", param="frames")
+    return 1 + (num_frames - 1) // ft
+
+
+def pixel_span(j: int, ft: int) -> range:
+    """Pixel frames covered by latent frame j."""
+    return range(0, 1) if j == 0 else range((j - 1) * ft + 1, j * ft + 1)
+
+
+@dataclass
+class Canvas:
+    """Known frames of an output of `num_frames` frames at `height` x `width`.
+
+    `known[t]` is True where pixel frame t is given; `frames[t]` holds it (uint8 (H,W,3)).
+    """
+
+    num_frames: int
+    height: int
+    width: int
+    ft: int
+    frames: np.ndarray = field(init=False)  # (T,H,W,3) uint8
+    known: np.ndarray = field(init=False)  # (T,) bool
+
+    def __post_init__(self):
+        latent_frames(self.num_frames, self.ft)  # validates T = 1 + k*ft
+        self.frames = np.zeros((self.num_frames, self.height, self.width, 3), np.uint8)
+        self.known = np.zeros(self.num_frames, bool)
+
+    def place(self, clip: np.ndarray, at: int) -> Canvas:
+        """Place `clip` (T,H,W,3) or an image (H,W,3) so its first frame is output frame `at`."""
+        clip = clip[None] if clip.ndim == 3 else clip
+        if clip.shape[1:3] != (self.height, self.width):
+            raise UsageError(
+                f"condition is {clip.shape[2]}x{clip.shape[1]}, output is "
+                f"{self.width}x{self.height}; resize it first",
+                param="size",
+            )
+        if at < 0 or at + len(clip) > self.num_frames:
+            raise UsageError(
+                f"condition of {len(clip)} frames at frame {at} does not fit in "
+                f"{self.num_frames} frames",
+                param="frames",
+            )
+        self.frames[at : at + len(clip)] = clip
+        self.known[at : at + len(clip)] = True
+        return self
+
+    @property
+    def num_latent_frames(self) -> int:
+        return latent_frames(self.num_frames, self.ft)
+
+    def latent_mask(self) -> np.ndarray:
+        """(T',) bool: latent frames whose pixel frames are all known (these get sigma 0)."""
+        return np.array(
+            [self.known[pixel_span(j, self.ft)].all() for j in range(self.num_latent_frames)]
+        )
+
+    def filled(self) -> np.ndarray:
+        """The canvas with each unknown frame replaced by the nearest known frame (ties: earlier).
+
+        With nothing known the canvas is returned as is (black): nothing is pinned then anyway.
+        """
+        idx = np.flatnonzero(self.known)
+        if len(idx) == 0 or self.known.all():
+            return self.frames
+        t = np.arange(self.num_frames)
+        pos = np.searchsorted(idx, t).clip(1, len(idx) - 1) if len(idx) > 1 else np.zeros_like(t)
+        if len(idx) > 1:
+            left, right = idx[pos - 1], idx[pos]
+            nearest = np.where(np.abs(t - left) <= np.abs(right - t), left, right)
+        else:
+            nearest = np.full_like(t, idx[0])
+        return self.frames[nearest]
+
+    def splice(self, generated: np.ndarray) -> np.ndarray:
+        """Put the known frames back, bit-exactly, into the decoded output (T,H,W,3)."""
+        out = generated.copy()
+        out[self.known] = self.frames[self.known]
+        return out

@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+
+from chronotope.cli.main import main
+from chronotope.data import read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_pipe, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model")
+    tiny_pipe.save_pretrained(path)
+    return path
+
+
+def gen(model_dir, *args):
+    return main(["generate", "--model", str(model_dir), "--steps", "2", "--quiet", *args])
+
+
+def test_generate_video_and_json(model_dir, tmp_path, capsys):
+    out = tmp_path / "a.mp4"
+    assert (
+        gen(
+            model_dir,
+            "--prompt",
+            "a red circle moves left",
+            "--out",
+            str(out),
+            "--frames",
+            "9",
+            "--seed",
+            "3",
+            "--json",
+        )
+        == 0
+    )
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["output"] == str(out) and meta["frames"] == 9 and meta["size"] == "112x64"
+    assert meta["fps"] == 8.0 and meta["seconds"] == 9 / 8 and meta["wall_seconds"] > 0
+    assert read_video(out).frames.shape == (9, 64, 112, 3)
+
+
+def test_generate_image_png(model_dir, tmp_path):
+    out = tmp_path / "a.png"
+    assert (
+        gen(
+            model_dir, "--prompt", "a square", "--out", str(out), "--frames", "1", "--size", "64x64"
+        )
+        == 0
+    )
+    assert read_video(out).frames.shape == (1, 64, 64, 3)
+
+
+def test_extend_cli_output_is_whole_clip(model_dir, tmp_path):
+    src = tmp_path / "src.png"
+    frames = np.random.default_rng(0).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
+    write_video(src.with_suffix(".gif"), frames, 8)
+    out = tmp_path / "ext.gif"
+    assert (
+        gen(
+            model_dir,
+            "--prompt",
+            "x",
+            "--out",
+            str(out),
+            "--video",
+            str(src.with_suffix(".gif")),
+            "--extend",
+            "forward",
+            "--frames",
+            "9",
+        )
+        == 0
+    )
+    assert read_video(out).frames.shape[0] == 5 + 8
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "100x64"], "nearest valid"),
+        (["--frames", "0"], "frames"),
+        (["--out-of-range"], None),
+        (["--strength", "0.5"], "--video"),
+        (["--video", "missing.mp4", "--extend", "forward"], "no such file"),
+    ],
+)
+def test_bad_arguments_exit_2(model_dir, tmp_path, capsys, args, message):
+    argv = ["--prompt", "x", "--out", str(tmp_path / "o.mp4"), *args]
+    try:
+        code = gen(model_dir, *argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    if message:
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()

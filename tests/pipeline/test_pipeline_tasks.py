@@ -1,0 +1,126 @@
+"""Every task through the real pipeline code path (random tiny weights: the checks here are
+structural: lengths, exact splices, pinned latents, determinism, packing equalities)."""
+
+import numpy as np
+import pytest
+import torch
+
+from chronotope.errors import MemoryBudgetError, UsageError
+from chronotope.pipeline.sampler import Job, sample_jobs
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_pipe):
+    return tiny_pipe("a red circle moves left", num_frames=9, seed=1).frames
+
+
+def test_text_to_video_shape_and_determinism(tiny_pipe, clip):
+    assert clip.shape == (9, 64, 112, 3) and clip.dtype == np.uint8
+    again = tiny_pipe("a red circle moves left", num_frames=9, seed=1).frames
+    other = tiny_pipe("a red circle moves left", num_frames=9, seed=2).frames
+    assert np.array_equal(clip, again)
+    assert not np.array_equal(clip, other)
+
+
+def test_image_is_one_frame(tiny_pipe):
+    out = tiny_pipe("a blue square", num_frames=1, width=64, height=64, seed=0)
+    assert out.frames.shape == (1, 64, 64, 3) and out.metadata["task"] == "image"
+
+
+def test_extend_forward_keeps_original_bit_exact(tiny_pipe, clip):
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3)
+    assert out.frames.shape[0] == 9 + 8
+    assert np.array_equal(out.frames[:9], clip)
+
+
+def test_extend_backward_keeps_original_bit_exact(tiny_pipe, clip):
+    out = tiny_pipe("x", video=clip, extend="backward", num_frames=9, seed=3)
+    assert out.frames.shape[0] == 9 + 9
+    assert np.array_equal(out.frames[-9:], clip)
+
+
+def test_long_extension_is_windowed(tiny_pipe, clip):
+    # window_frames=17: 40 new frames need several windows, each continuing the last
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=41, seed=3)
+    assert out.frames.shape[0] == 9 + 40 and np.array_equal(out.frames[:9], clip)
+
+
+def test_connect_starts_with_a_and_ends_with_b(tiny_pipe, clip):
+    b = clip[::-1].copy()
+    out = tiny_pipe("x", connect=(clip, b), seed=4).frames
+    bridge = len(out) - 2 * len(clip)
+    assert bridge > 0 and bridge % 4 == 0
+    assert np.array_equal(out[:9], clip) and np.array_equal(out[-9:], b)
+
+
+def test_image_to_video_first_frame_is_the_image(tiny_pipe, clip):
+    out = tiny_pipe("x", image=clip[4], num_frames=9, seed=5).frames
+    assert np.array_equal(out[0], clip[4])
+    both = tiny_pipe("x", image=clip[0], last_image=clip[8], num_frames=9, seed=5).frames
+    assert np.array_equal(both[0], clip[0]) and np.array_equal(both[-1], clip[8])
+
+
+def test_loop_appends_a_bridge_back_to_the_start(tiny_pipe):
+    out = tiny_pipe("x", num_frames=9, loop=True, seed=6)
+    plain = tiny_pipe("x", num_frames=9, seed=6)
+    assert out.metadata["task"] == "text-to-video+loop"
+    assert np.array_equal(out.frames[:9], plain.frames)  # the clip itself, then the bridge
+    assert len(out.frames) > 9
+
+
+def test_restyle_keeps_length(tiny_pipe, clip):
+    out = tiny_pipe("a green circle", video=clip, strength=0.5, seed=7).frames
+    assert out.shape == clip.shape
+
+
+def test_multishot_and_long_video_lengths(tiny_pipe):
+    shots = tiny_pipe(["a red circle", "a blue square"], shot_seconds=2, seed=8)
+    assert shots.frames.shape[0] == 2 * 17 and shots.metadata["task"] == "multi-shot"
+    chunks = []
+    out = tiny_pipe("x", seconds=6, seed=9, frame_sink=chunks.append)
+    assert out.frames.shape[0] == 0
+    assert sum(len(c) for c in chunks) == 49 and len(chunks) >= 3  # 1 + 6*8 frames, windowed
+
+
+def test_sizes_padded_to_the_token_grid_and_cropped_back(tiny_pipe):
+    out = tiny_pipe("x", num_frames=5, width=72, height=40, seed=0).frames
+    assert out.shape == (5, 40, 72, 3)
+
+
+def test_bad_sizes_and_frames_are_refused_with_nearest_valid(tiny_pipe):
+    with pytest.raises(UsageError, match="nearest valid: 96x64, 104x64"):
+        tiny_pipe("x", width=100, height=64, num_frames=5)
+    with pytest.raises(UsageError, match="nearest valid: 5 or 9"):
+        tiny_pipe("x", num_frames=7)
+
+
+def test_memory_budget_refuses_before_allocating(tiny_pipe):
+    with pytest.raises(MemoryBudgetError, match="GiB"):
+        tiny_pipe.validate_request(width=4096, height=4096, num_frames=481, guidance=4.0)
+    est = tiny_pipe.validate_request(width=64, height=64, num_frames=9)
+    assert 0 < est.total < 1024**3
+
+
+def _jobs(seed):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(4, 3, 4, 6), (4, 1, 6, 4), (4, 5, 2, 2)]  # video 16:9-ish, image 9:16, long thin
+    jobs = []
+    for i, s in enumerate(shapes):
+        start = torch.ones(s[1])
+        start[0] = 0.0 if s[1] > 1 else 1.0  # pin the first frame of videos
+        jobs.append(
+            Job(torch.randn(s, generator=g), start, torch.randn(3 + i, 384, generator=g), 10 + i)
+        )
+    return jobs
+
+
+def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
+    jobs = _jobs(0)
+    uncond = torch.randn(2, 384)
+    kw = dict(uncond_text=uncond, steps=3, guidance=3.0, autocast=False)
+    together = sample_jobs(tiny_pipe.transformer, jobs, **kw)
+    for job, z in zip(jobs, together):
+        (alone,) = sample_jobs(tiny_pipe.transformer, [job], **kw)
+        assert torch.allclose(z, alone, atol=1e-4)
+        pinned = job.start == 0
+        assert torch.equal(z[:, pinned], job.z_ref[:, pinned])
