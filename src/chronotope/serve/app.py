@@ -1,0 +1,185 @@
+"""`create_app`: the OpenAI-compatible Videos API (`/v1/videos...`) and the web page (`/`).
+
+Routes only parse, call the store/runner, and shape responses; see `submit.py` for how a
+request becomes a job and `worker.py` for how a job runs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from chronotope.serve import submit
+from chronotope.serve.config import ServeConfig
+from chronotope.serve.engine import Engine
+from chronotope.serve.errors import APIError, bad_request, install_error_handlers, not_found
+from chronotope.serve.files import OUTPUTS, JobFiles, is_video_id
+from chronotope.serve.forms import BodyLimitMiddleware, read_fields
+from chronotope.serve.store import Job, JobStore
+from chronotope.serve.worker import JobRunner
+
+STATIC = Path(__file__).parent / "static"
+POLL_AFTER_MS = "500"  # the SDK's poll() honours this header instead of its 1 s default
+
+
+def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(config.data_dir / "jobs.sqlite3")
+    files = JobFiles(config.data_dir)
+    runner = JobRunner(store, engine, files, config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        runner.start()
+        yield
+        await run_in_threadpool(runner.stop)
+        store.close()
+
+    app = FastAPI(title="chronotope", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app.state.store, app.state.runner, app.state.config = store, runner, config
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_upload_bytes)
+
+    def authorize(request: Request) -> None:
+        if config.api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), config.api_key.encode()
+        )
+        if not ok:
+            raise APIError(
+                401,
+                "Incorrect or missing API key. Send 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
+
+    def get_job(video_id: str) -> Job:
+        job = store.get(video_id) if is_video_id(video_id) else None
+        if job is None:
+            raise not_found(video_id)
+        return job
+
+    def enqueue(draft: submit.Draft) -> JSONResponse:
+        submit.write_inputs(draft, files)
+        if not store.insert(draft.job, max_queued=config.max_queue):
+            files.remove(draft.job.id)
+            wait = runner.retry_after()
+            raise APIError(
+                429,
+                f"The queue is full ({config.max_queue} jobs waiting); retry in about {wait} s.",
+                type="rate_limit_error",
+                code="queue_full",
+                headers={"Retry-After": str(wait)},
+            )
+        runner.notify()
+        return JSONResponse(draft.job.to_video())
+
+    @api.post("/videos")
+    async def create_video(request: Request) -> JSONResponse:
+        fields = await read_fields(request, submit.CREATE_FIELDS)
+        draft = await submit.build_create(fields, config=config, engine=engine)
+        return await run_in_threadpool(enqueue, draft)
+
+    @api.post("/videos/{video_id}/remix")
+    async def remix_video(video_id: str, request: Request) -> JSONResponse:
+        fields = await read_fields(request, submit.REMIX_FIELDS)
+        draft = await submit.build_from_video(
+            fields, task="remix", video_id=video_id, config=config, engine=engine,
+            store=store, files=files,
+        )  # fmt: skip
+        return await run_in_threadpool(enqueue, draft)
+
+    @api.post("/videos/extensions")
+    async def extend_video(request: Request) -> JSONResponse:
+        fields = await read_fields(request, submit.EXTEND_FIELDS)
+        draft = await submit.build_from_video(
+            fields, task="extend", config=config, engine=engine, store=store, files=files
+        )
+        return await run_in_threadpool(enqueue, draft)
+
+    @api.post("/videos/edits")
+    async def edit_video(request: Request) -> JSONResponse:
+        fields = await read_fields(request, submit.EDIT_FIELDS)
+        draft = await submit.build_from_video(
+            fields, task="edit", config=config, engine=engine, store=store, files=files
+        )
+        return await run_in_threadpool(enqueue, draft)
+
+    @api.get("/videos/{video_id}")
+    def retrieve_video(video_id: str) -> JSONResponse:
+        job = get_job(video_id)
+        headers = (
+            {"openai-poll-after-ms": POLL_AFTER_MS}
+            if job.status in ("queued", "in_progress")
+            else {}
+        )
+        return JSONResponse(job.to_video(), headers=headers)
+
+    @api.get("/videos")
+    def list_videos(after: str | None = None, limit: int = 20, order: str = "desc") -> JSONResponse:
+        if not 1 <= limit <= 100:
+            raise bad_request("limit must be between 1 and 100", param="limit")
+        if order not in ("asc", "desc"):
+            raise bad_request("order must be 'asc' or 'desc'", param="order")
+        try:
+            jobs, has_more = store.list(after=after, limit=limit, order=order)
+        except KeyError:
+            raise bad_request(f"no video with id {after!r} to page after", param="after") from None
+        data = [j.to_video() for j in jobs]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": has_more,
+            }
+        )
+
+    @api.delete("/videos/{video_id}")
+    def delete_video(video_id: str) -> JSONResponse:
+        job = get_job(video_id)
+        runner.cancel(job.id)  # a running job stops at its next step
+        store.delete(job.id)
+        files.remove(job.id)
+        return JSONResponse({"id": job.id, "object": "video.deleted", "deleted": True})
+
+    @api.get("/videos/{video_id}/content")
+    def download_content(video_id: str, variant: str = "video") -> FileResponse:
+        if variant not in OUTPUTS:
+            raise bad_request(
+                f"variant must be one of {', '.join(OUTPUTS)}, got {variant!r}", param="variant"
+            )
+        job = get_job(video_id)
+        if job.status != "completed":
+            raise APIError(
+                400, f"Video '{video_id}' is {job.status}; its content is not available.",
+                param="video_id", code="video_not_ready",
+            )  # fmt: skip
+        path = files.output(job.id, variant)
+        if not path.exists():
+            raise APIError(404, "The video's files have expired.", code="expired")
+        return FileResponse(
+            path, media_type=OUTPUTS[variant][1], filename=f"{job.id}{path.suffix}",
+            content_disposition_type="inline",
+        )  # fmt: skip
+
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,52 @@
+"""`ServeConfig`: every setting of `chronotope serve` in one typed place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from chronotope.errors import UsageError
+
+# Names OpenAI's Videos API accepted; clients written for it send these, so they are aliases
+# of whatever model this server has loaded (the response echoes the name the client sent).
+OPENAI_MODEL_ALIASES = (
+    "sora-2",
+    "sora-2-pro",
+    "sora-2-2025-10-06",
+    "sora-2-pro-2025-10-06",
+    "sora-2-2025-12-08",
+)
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("chronotope-data")
+    api_key: str | None = None  # None: no authentication (loopback use)
+    model_name: str = "chronotope"
+    max_queue: int = 16  # queued (not yet running) jobs; one more gets 429
+    workers: int = 1  # jobs generated at the same time
+    max_attempts: int = 3  # a job interrupted this many times (server killed) is failed
+    retention_s: int = 7 * 24 * 3600  # outputs expire this long after completion; 0 = never
+    max_upload_bytes: int = 32 * 1024 * 1024  # a whole request body
+    max_upload_pixels: int = 4096 * 4096  # per decoded image / video frame (bomb guard)
+    max_upload_frames: int = 2000  # frames of an uploaded video
+    default_size: str = "1280x720"
+    default_seconds: str = "4"
+    remix_strength: float = 0.6  # SDEdit strength of a remix/edit: 0 = copy, 1 = ignore input
+    max_prompt_chars: int = 4000
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.api_key is None:
+            self.api_key = os.environ.get("CHRONOTOPE_API_KEY") or None
+        for name in ("max_queue", "workers", "max_attempts", "max_upload_bytes"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
+        if not 0.0 < self.remix_strength <= 1.0:
+            raise UsageError("remix_strength must be in (0, 1]", param="remix_strength")
+
+    def accepts_model(self, name: str) -> bool:
+        return name == self.model_name or name in OPENAI_MODEL_ALIASES

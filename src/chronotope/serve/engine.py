@@ -1,0 +1,124 @@
+"""The server's only view of generation: an `Engine` turns a `GenerationRequest` into frames.
+
+The HTTP layer, the job store and the worker never import the model; they call an engine.
+`PipelineEngine` adapts `chronotope.pipeline`; tests plug in a deterministic numpy engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+Task = Literal["text", "image", "remix", "edit", "extend"]
+ProgressCallback = Callable[[int, int], None]  # (step, total); may raise to cancel
+
+
+@dataclass
+class GenerationRequest:
+    """One job as the engine sees it. Arrays are uint8 at the edges (DESIGN.md)."""
+
+    task: Task
+    prompt: str
+    width: int
+    height: int
+    seconds: float  # the length to generate (for `extend`: the new segment only)
+    image: np.ndarray | None = None  # (H,W,3) first frame for image-to-video
+    video: np.ndarray | None = None  # (T,H,W,3) source of remix/edit/extend
+    video_fps: float | None = None
+    source_seconds: float | None = None  # known before `video` is decoded (validation)
+    strength: float | None = None  # SDEdit strength for remix/edit
+    extend: Literal["forward", "backward"] | None = None
+    seed: int | None = None
+
+    @property
+    def total_seconds(self) -> float:
+        """The length of the output: an extension holds the source plus the new segment."""
+        if self.task == "extend":
+            return (self.source_seconds or 0.0) + self.seconds
+        return self.seconds
+
+
+class Engine(Protocol):
+    name: str
+
+    def validate(self, request: GenerationRequest) -> None:
+        """Raise `UsageError` (or `MemoryBudgetError`) for a request this engine cannot run."""
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressCallback
+    ) -> tuple[np.ndarray, float]:
+        """Return (frames uint8 (T,H,W,3), fps); call `progress(step, total)` as it goes."""
+
+
+class PipelineEngine:
+    """`Engine` over `chronotope.pipeline.ChronotopePipeline` (one pipeline, one lock).
+
+    One pipeline object is not safe to call from two threads at once, so `generate` holds a
+    lock; `--workers N` above 1 only overlaps encoding and I/O with generation.
+    """
+
+    def __init__(self, pipe: Any, *, name: str = "chronotope", steps: int | None = None):
+        import threading
+
+        self.pipe = pipe
+        self.name = name
+        self.steps = steps
+        self.fps = float(pipe.config.fps)
+        self.default_size = f"{pipe.config.width}x{pipe.config.height}"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls, model_dir: str | None = None, *, random_weights: bool = False, **kwargs: Any
+    ) -> PipelineEngine:
+        """The bundled model, a `save_pretrained` folder, or tiny random weights (smoke runs)."""
+        if random_weights:
+            from chronotope.pipeline import ChronotopePipeline
+
+            return cls(ChronotopePipeline.from_random(seed=0), **kwargs)
+        from chronotope.pipeline.loading import load_pipeline
+
+        return cls(load_pipeline(model_dir), **kwargs)
+
+    def _frames(self, seconds: float) -> int:
+        return self.pipe.resolve_frames(None, seconds, self.fps)
+
+    def validate(self, request: GenerationRequest) -> None:
+        # an extension is sampled window by window: what must fit is the new segment
+        self.pipe.validate_request(
+            width=request.width, height=request.height, num_frames=self._frames(request.seconds)
+        )
+
+    def _at_pipeline_fps(self, request: GenerationRequest) -> np.ndarray:
+        """The pipeline takes clips at its own fps: resample an upload by picking frames."""
+        video, src_fps = request.video, request.video_fps or self.fps
+        if abs(src_fps - self.fps) < 1e-3:
+            return video
+        n = max(1, round(len(video) * self.fps / src_fps))
+        picks = np.minimum((np.arange(n) * src_fps / self.fps).round().astype(int), len(video) - 1)
+        return video[picks]
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressCallback
+    ) -> tuple[np.ndarray, float]:
+        kwargs: dict[str, Any] = dict(
+            width=request.width,
+            height=request.height,
+            seconds=request.seconds,
+            fps=self.fps,
+            seed=request.seed,
+            steps=self.steps,
+            callback=progress,
+        )
+        if request.task == "image":
+            kwargs["image"] = request.image
+        elif request.task in ("remix", "edit"):
+            kwargs.update(video=self._at_pipeline_fps(request), strength=request.strength)
+        elif request.task == "extend":
+            kwargs.update(video=self._at_pipeline_fps(request), extend=request.extend or "forward")
+        with self._lock:
+            out = self.pipe(request.prompt, **kwargs)
+        return np.asarray(out.frames, dtype=np.uint8), float(out.fps)

@@ -1,0 +1,130 @@
+"""Files the server reads and writes: mp4 (PyAV), thumbnails, spritesheets, uploads.
+
+Outputs go through `chronotope.data.write_video`; `read_video` here is the guarded reader for
+untrusted uploads (frame size and count are checked before decoding). Uploads are untrusted: the declared size in the header is checked before any pixel is
+decoded, so a decompression bomb costs a header read, not gigabytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from chronotope.errors import UsageError
+
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+    """H.264 yuv420p with faststart (browsers play it while downloading), written atomically."""
+    from chronotope.data import write_video  # imports torch: only when a job finishes
+
+    write_video(path, frames, fps)
+
+
+def read_video(
+    path: Path, *, max_pixels: int | None = None, max_frames: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Decode a video to uint8 (T,H,W,3) and fps; limits are checked on the header first."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UsageError("the uploaded file has no video stream", param="video")
+            stream = container.streams.video[0]
+            w, h = stream.codec_context.width, stream.codec_context.height
+            if max_pixels is not None and w * h > max_pixels:
+                raise UsageError(
+                    f"video is {w}x{h}; at most {max_pixels} pixels per frame", param="video"
+                )
+            if max_frames is not None and (stream.frames or 0) > max_frames:
+                raise UsageError(f"video has more than {max_frames} frames", param="video")
+            fps = float(stream.average_rate or stream.guessed_rate or 8)
+            frames = []
+            for frame in container.decode(stream):
+                if max_frames is not None and len(frames) >= max_frames:
+                    raise UsageError(f"video has more than {max_frames} frames", param="video")
+                frames.append(frame.to_ndarray(format="rgb24"))
+    except av.FFmpegError as e:
+        raise UsageError(f"cannot decode the video: {e}", param="video") from None
+    if not frames:
+        raise UsageError("the video has no frames", param="video")
+    return np.stack(frames), fps
+
+
+def decode_image(data: bytes, *, max_pixels: int, param: str = "input_reference") -> np.ndarray:
+    """Decode an uploaded PNG/JPEG/WEBP to uint8 (H,W,3), refusing bombs before decoding."""
+    try:
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)  # reads the header only
+    except Image.DecompressionBombError:  # PIL's own guard fires on the header for huge ones
+        raise UsageError(
+            f"image declares more than {max_pixels} pixels; refused before decoding", param=param
+        ) from None
+    except Exception:
+        raise UsageError(f"{param} must be a PNG, JPEG or WEBP image", param=param) from None
+    w, h = img.size
+    if w * h > max_pixels or w < 1 or h < 1:
+        raise UsageError(
+            f"image declares {w}x{h} pixels; at most {max_pixels} are accepted; refused before "
+            "decoding",
+            param=param,
+        )
+    try:
+        rgb = img.convert("RGB")  # decodes now, known to be small
+    except Exception:
+        raise UsageError(f"{param} is a corrupt image", param=param) from None
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale to cover (width, height) keeping the aspect ratio, then center-crop."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = max(width / w, height / h)
+    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
+    img = Image.fromarray(image).resize((sw, sh), Image.Resampling.LANCZOS)
+    left, top = (sw - width) // 2, (sh - height) // 2
+    return np.asarray(img.crop((left, top, left + width, top + height)), dtype=np.uint8)
+
+
+def write_thumbnail(path: Path, frames: np.ndarray) -> None:
+    """The middle frame as WEBP at full size (what OpenAI's `thumbnail` variant returned)."""
+    tmp = _tmp(path)
+    Image.fromarray(frames[len(frames) // 2]).save(tmp, format="WEBP", quality=90)
+    os.replace(tmp, path)
+
+
+def write_spritesheet(path: Path, frames: np.ndarray, *, max_tiles: int = 16) -> None:
+    """Up to `max_tiles` evenly spaced frames in a near-square grid, as JPEG."""
+    t, h, w, _ = frames.shape
+    picks = np.linspace(0, t - 1, min(t, max_tiles)).round().astype(int)
+    cols = math.ceil(math.sqrt(len(picks)))
+    rows = math.ceil(len(picks) / cols)
+    sheet = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
+    for k, i in enumerate(picks):
+        r, c = divmod(k, cols)
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = frames[i]
+    tmp = _tmp(path)
+    Image.fromarray(sheet).save(tmp, format="JPEG", quality=85)
+    os.replace(tmp, path)
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    tmp = _tmp(path)
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def read_image(path: Path) -> np.ndarray:
+    with Image.open(path, formats=("PNG",)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)

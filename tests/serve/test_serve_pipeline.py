@@ -1,0 +1,50 @@
+"""End to end through `PipelineEngine`: the real pipeline (tiny random weights) behind the API."""
+
+import io
+
+import av
+import numpy as np
+import pytest
+from openai import OpenAI, omit
+from serve_fakes import server_in_thread
+
+from chronotope.serve import PipelineEngine, ServeConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def tiny_pipeline():
+    pipeline = pytest.importorskip("chronotope.pipeline")
+    return pipeline.ChronotopePipeline.from_random(
+        seed=0, width=64, depth=1, heads=1, fps=8.0, seconds=1.0, steps=2
+    )
+
+
+def frames_of(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_text_to_video_and_extend_through_the_pipeline(tmp_path):
+    engine = PipelineEngine(tiny_pipeline())
+    with server_in_thread(ServeConfig(data_dir=tmp_path), engine) as url:
+        client = OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
+        video = client.videos.create(prompt="a red ball", seconds="1")  # the pipeline's size
+        assert video.size == "112x64"
+        done = client.videos.poll(video.id, poll_interval_ms=100)
+        assert done.status == "completed", done.error
+        frames = frames_of(client.videos.download_content(video.id).content)
+        assert frames.shape == (9, 64, 112, 3)  # 1 s at 8 fps, snapped to T = 1 + 4k
+
+        with pytest.raises(Exception) as e:
+            client.videos.create(prompt="x", size="30x30", seconds="1")
+        assert getattr(e.value, "status_code", None) == 400
+
+        ext = client.videos.extend(
+            video=omit, extra_body={"video": {"id": video.id}}, prompt="it rolls on", seconds="1"
+        )
+        done = client.videos.poll(ext.id, poll_interval_ms=100)
+        assert done.status == "completed", done.error
+        longer = frames_of(client.videos.download_content(ext.id).content)
+        assert longer.shape == (17, 64, 112, 3)  # the source's 9 frames + 8 new
+        assert np.abs(longer[:9].astype(int) - frames).mean() < 4  # the source comes first
