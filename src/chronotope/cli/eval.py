@@ -1,0 +1,85 @@
+"""`chronotope eval`: run the evaluation on a model, write the report, check thresholds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chronotope.errors import UsageError
+
+EPILOG = """Writes OUT/results.json, OUT/report.md, OUT/report.html, OUT/figures/, OUT/sheets/.
+--check FILE: JSON {"metric": min} or {"metric": {"min": a, "max": b}} (metric names as in
+results.json); exit 1 when one is not met. --save-thresholds FILE writes such a file set a
+--margin worse than the figures just measured (a starting point for `make test`)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model: adherence, physics, tasks, VAE",
+        description="Evaluate a chronotope model on the procedural world (no downloaded networks).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", type=Path, help="model folder (default: the bundled world model)")
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--quick", action="store_true", help="few prompts, short clips, few steps")
+    p.add_argument("--seed", type=int, help="seed of prompts and sampling (default 0)")
+    p.add_argument("--steps", type=int, help="solver steps (default: quick 8, else the model's)")
+    p.add_argument("--prompts", type=int, help="number of single-object prompts")
+    p.add_argument("--check", type=Path, metavar="THRESHOLDS.json", help="fail below thresholds")
+    p.add_argument("--save-thresholds", type=Path, metavar="FILE", help="write thresholds")
+    p.add_argument("--margin", type=float, default=0.1, help="for --save-thresholds (default 0.1)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace):
+    from chronotope.eval.suite import EvalConfig, quick_config
+
+    for name in ("steps", "prompts"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UsageError(f"--{name} must be >= 1, got {v}", param=name)
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}", param="seed")
+    if not 0.0 <= args.margin < 1.0:
+        raise UsageError(f"--margin must be in [0, 1), got {args.margin}", param="margin")
+    over = {"seed": args.seed, "steps": args.steps, "prompts": args.prompts}
+    if args.quick:
+        return quick_config(**over)
+    return EvalConfig(**{k: v for k, v in over.items() if v is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    from chronotope.eval import check as chk
+    from chronotope.eval.report import HEADLINE, summary_text, write_report
+    from chronotope.eval.suite import run_eval
+    from chronotope.pipeline.loading import load_pipeline
+
+    cfg = _config(args)
+    thresholds = chk.load_thresholds(args.check) if args.check is not None else None
+    pipe = load_pipeline(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    log = (lambda s: print(s, file=sys.stderr)) if not args.json else (lambda s: None)
+    result = run_eval(pipe, cfg, log=log)
+    failures = chk.check(result.metrics, thresholds) if thresholds is not None else None
+    paths = write_report(result, args.out, checks=failures)
+    if args.save_thresholds is not None:
+        names = [k for k, _ in HEADLINE if k in result.metrics]
+        args.save_thresholds.write_text(
+            json.dumps(chk.suggest(result.metrics, names, args.margin), indent=1)
+        )
+    if args.json:
+        doc = json.loads(paths["json"].read_text())
+        print(
+            json.dumps({"metrics": doc["metrics"], "checks": failures, "report": str(paths["md"])})
+        )
+    else:
+        print(summary_text(result))
+        print(f"report: {paths['html']}")
+    for line in failures or []:
+        print(f"chronotope eval: check failed: {line}", file=sys.stderr)
+    return 1 if failures else 0

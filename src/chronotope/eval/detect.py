@@ -1,0 +1,178 @@
+"""Object detectors with no learned weights: color masks, connected components, shape by geometry.
+
+The world paints objects in saturated vocabulary colors that are >= 127 apart in RGB from each
+other and from every background and scenery color (world/vocab.py). A pixel belongs to an object
+color when that color is its nearest entry of the whole palette (object colors, backgrounds,
+scenery) and lies within `tolerance`: the nearest-entry rule keeps the masks disjoint, and the
+tolerance drops anti-aliased (or VAE-blurred) edge pixels symmetrically, so the mask centroid of a
+whole object lands on its recorded center (`ObjectState.center`) within a fraction of a pixel.
+
+Shape comes from two scale-free features of a component: its fill ratio (area / bbox area: square
+~1, circle ~pi/4, triangle ~1/2) and the height of its centroid in its bbox (0.5 for the symmetric
+shapes, ~2/3 for the apex-up triangle, whose centroid sits a third of its height above the base).
+The prototypes below were measured on ground-truth world clips (`calibrate_shapes`; a test keeps
+them in step with the renderer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chronotope.world import BACKGROUNDS, COLORS, SCENERY
+
+COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
+_OBJECT_RGB = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)  # (K, 3)
+
+
+def _distractor_rgb() -> np.ndarray:
+    """Backgrounds (gradients sampled every tenth of the way) and scenery: never objects."""
+    out = []
+    for top, bottom in BACKGROUNDS.values():
+        a, b = np.asarray(top, np.float32), np.asarray(bottom, np.float32)
+        out += [a + f * (b - a) for f in np.linspace(0.0, 1.0, 11)]
+    out += [np.asarray(c, np.float32) for c in SCENERY.values()]
+    return np.unique(np.stack(out), axis=0)
+
+
+_DISTRACTOR_RGB = _distractor_rgb()
+
+# (fill ratio, centroid height in bbox) per shape, measured by `calibrate_shapes` (see module doc)
+SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
+    "circle": (0.79, 0.50),
+    "square": (1.00, 0.50),
+    "triangle": (0.56, 0.646),
+}
+# feature scales for the nearest-prototype distance: the centroid height varies less than the fill
+_FEATURE_SCALE = np.asarray([1.0, 0.5])
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    tolerance: float = 80.0  # max RGB distance to the exact vocabulary color
+    min_area: int = 8  # components smaller than this (pixels) are noise
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One connected component of one object color in one frame (pixel (i, j) is x=j, y=i)."""
+
+    frame: int
+    color: str
+    shape: str
+    center: tuple[float, float]  # (x, y) centroid, px
+    area: int  # pixels
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 inclusive
+    fill: float  # area / bbox area
+    clipped: bool  # touches the frame border: shape features are unreliable
+
+    def to_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "color": self.color,
+            "shape": self.shape,
+            "center": list(self.center),
+            "area": self.area,
+            "bbox": list(self.bbox),
+        }
+
+
+def color_map(frames: np.ndarray, tolerance: float = DetectConfig.tolerance) -> np.ndarray:
+    """(T,H,W,3) uint8 -> (T,H,W) int8: 1 + index into COLOR_NAMES, 0 for no object color."""
+    x = frames.astype(np.float32)[..., None, :]  # (T,H,W,1,3)
+    d_obj = np.sqrt(((x - _OBJECT_RGB) ** 2).sum(-1))  # (T,H,W,K)
+    d_bg = np.sqrt(((x - _DISTRACTOR_RGB) ** 2).sum(-1)).min(-1)  # (T,H,W)
+    best = d_obj.argmin(-1)
+    d_best = np.take_along_axis(d_obj, best[..., None], -1)[..., 0]
+    keep = (d_best <= tolerance) & (d_best < d_bg)
+    return np.where(keep, best + 1, 0).astype(np.int8)
+
+
+def label_components(cmap: np.ndarray) -> np.ndarray:
+    """4-connected components of equal nonzero values within each frame of (T,H,W).
+
+    Returns int64 labels: the flat index of one pixel of the component (so labels never cross
+    frames), or -1 for background. Min-label propagation plus pointer jumping: each pass takes
+    the smallest label among same-colored neighbours, then follows labels to their own labels,
+    which converges in about log(component diameter) passes.
+    """
+    n = cmap.size
+    fg = cmap > 0
+    lab = np.where(fg, np.arange(n).reshape(cmap.shape), n)
+    while True:
+        new = lab.copy()
+        for axis in (1, 2):
+            a = [slice(None)] * 3
+            b = [slice(None)] * 3
+            a[axis], b[axis] = slice(1, None), slice(None, -1)
+            a, b = tuple(a), tuple(b)
+            same = fg[a] & (cmap[a] == cmap[b])
+            np.minimum(new[a], np.where(same, lab[b], n), out=new[a])  # from the previous pixel
+            np.minimum(new[b], np.where(same, lab[a], n), out=new[b])  # from the next pixel
+        flat = new.reshape(-1)
+        idx = np.flatnonzero(flat < n)
+        flat[idx] = flat[flat[idx]]  # pointer jump: a label is a pixel of the same component
+        if np.array_equal(new, lab):
+            return np.where(fg, lab, -1)
+        lab = new
+
+
+def classify_shape(fill: float, y_rel: float) -> str:
+    """Nearest prototype in (fill, centroid height) space."""
+    feats = np.asarray([fill, y_rel]) / _FEATURE_SCALE
+    names = list(SHAPE_PROTOTYPES)
+    protos = np.asarray([SHAPE_PROTOTYPES[s] for s in names]) / _FEATURE_SCALE
+    return names[int(((protos - feats) ** 2).sum(-1).argmin())]
+
+
+def detect(frames: np.ndarray, cfg: DetectConfig | None = None) -> list[list[Detection]]:
+    """Per frame of (T,H,W,3) uint8, the detected objects, largest first."""
+    cfg = cfg or DetectConfig()
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    t, h, w, _ = frames.shape
+    out: list[list[Detection]] = [[] for _ in range(t)]
+    cmap = color_map(frames, cfg.tolerance)
+    labels = label_components(cmap).reshape(-1)
+    pix = np.flatnonzero(labels >= 0)
+    if not len(pix):
+        return out
+    ids, inv = np.unique(labels[pix], return_inverse=True)
+    area = np.bincount(inv)
+    ys, xs = (pix // w) % h, pix % w
+    cx, cy = np.bincount(inv, xs) / area, np.bincount(inv, ys) / area
+    x0, y0 = np.full(len(ids), w), np.full(len(ids), h)
+    x1, y1 = np.full(len(ids), -1), np.full(len(ids), -1)
+    np.minimum.at(x0, inv, xs)
+    np.minimum.at(y0, inv, ys)
+    np.maximum.at(x1, inv, xs)
+    np.maximum.at(y1, inv, ys)
+    colors = cmap.reshape(-1)[ids] - 1
+    for k in np.argsort(-area, kind="stable"):
+        if area[k] < cfg.min_area:
+            continue
+        bw, bh = x1[k] - x0[k] + 1, y1[k] - y0[k] + 1
+        fill = float(area[k] / (bw * bh))
+        y_rel = float((cy[k] - y0[k] + 0.5) / bh)
+        clipped = bool(x0[k] == 0 or y0[k] == 0 or x1[k] == w - 1 or y1[k] == h - 1)
+        out[int(ids[k] // (h * w))].append(
+            Detection(
+                frame=int(ids[k] // (h * w)),
+                color=COLOR_NAMES[int(colors[k])],
+                shape=classify_shape(fill, y_rel),
+                center=(float(cx[k]), float(cy[k])),
+                area=int(area[k]),
+                bbox=(int(x0[k]), int(y0[k]), int(x1[k]), int(y1[k])),
+                fill=fill,
+                clipped=clipped,
+            )
+        )
+    return out
+
+
+def shape_features(det: Detection) -> tuple[float, float]:
+    """(fill, centroid height in bbox) of a detection, the classifier's input."""
+    x0, y0, x1, y1 = det.bbox
+    return det.fill, (det.center[1] - y0 + 0.5) / (y1 - y0 + 1)

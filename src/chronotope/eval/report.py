@@ -1,0 +1,232 @@
+"""The evaluation report: results.json (every number and the data of every plot), report.md and
+report.html (tables, plots, contact sheets), all in one folder."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from chronotope.eval.suite import EvalResult
+
+# (metric, label) shown in the summary table and printed by the CLI
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("parse_floor.center_error", "parse floor: center error (frame sizes)"),
+    ("parse_floor.shape_accuracy", "parse floor: shape accuracy"),
+    ("adherence.color", "adherence: color"),
+    ("adherence.shape", "adherence: shape"),
+    ("adherence.motion", "adherence: motion"),
+    ("adherence.count", "adherence: count"),
+    ("adherence.heldout.color", "held-out pairs: color"),
+    ("adherence.heldout.shape", "held-out pairs: shape"),
+    ("physics.velocity_error.model", "velocity error: model (frame sizes/frame)"),
+    ("physics.velocity_error.parse_floor", "velocity error: parse floor"),
+    ("physics.velocity_error.linear", "velocity error: linear extrapolation"),
+    ("physics.velocity_error.copy_last", "velocity error: copy last frame"),
+    ("physics.falls_accelerate", "falling: accelerates downward"),
+    ("physics.size_permanence", "size permanence"),
+    ("physics.count_permanence", "count permanence"),
+    ("physics.reappears", "occluder: object reappears"),
+    ("tasks.pass_rate", "task checks passed"),
+    ("video.flicker", "flicker (static-region step, [0,1])"),
+    ("video.motion", "motion amount (mean step, [0,1])"),
+    ("vae.psnr", "VAE PSNR (dB)"),
+    ("vae.ssim", "VAE SSIM"),
+)
+SHEET_FRAMES = 8
+ZOOM = 2
+
+
+def fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def summary_rows(result: EvalResult) -> list[tuple[str, str, str]]:
+    """(metric, label, value) for the headline metrics that were measured."""
+    return [(k, label, fmt(result.metrics[k])) for k, label in HEADLINE if k in result.metrics]
+
+
+def summary_text(result: EvalResult) -> str:
+    rows = summary_rows(result)
+    width = max(len(label) for _, label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for _, label, value in rows)
+
+
+def contact_sheet(path: Path, samples: list[tuple[str, np.ndarray]]) -> Path:
+    """One row per video: its label, then up to SHEET_FRAMES evenly spaced frames (zoomed)."""
+    rows = []
+    for label, frames in samples:
+        idx = np.unique(
+            np.linspace(0, len(frames) - 1, min(SHEET_FRAMES, len(frames))).round().astype(int)
+        )
+        strip = np.concatenate(list(frames[idx]), axis=1)  # (H, n*W, 3)
+        strip = strip.repeat(ZOOM, axis=0).repeat(ZOOM, axis=1)
+        head = Image.new("RGB", (strip.shape[1], 14), (32, 32, 32))
+        ImageDraw.Draw(head).text((3, 1), label[:120], fill=(235, 235, 235))
+        rows.append(np.concatenate([np.asarray(head), strip], axis=0))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 2), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+    return path
+
+
+def _plots(result: EvalResult, folder: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    out = {}
+    if "adherence" in result.figures:
+        f = result.figures["adherence"]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        attrs = [a for a in f if a != "kinds"]
+        x = np.arange(len(attrs))
+        for i, kind in enumerate(f["kinds"]):
+            vals = [np.nan_to_num(f[a][i]) for a in attrs]
+            ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=kind)
+        ax.set_xticks(x, attrs)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("accuracy")
+        ax.legend(fontsize=8)
+        ax.set_title("prompt adherence per attribute")
+        out["adherence"] = _save(fig, folder / "adherence.png")
+    if "velocity_error" in result.figures:
+        f = result.figures["velocity_error"]
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+        for ax, key, unit in zip(
+            axes, ("velocity", "position"), ("frame sizes/frame", "frame sizes")
+        ):
+            vals = np.asarray(f[key], dtype=np.float64)
+            bars = ax.bar(f["predictor"], np.nan_to_num(vals), color=["C3", "C7", "C0", "C1"])
+            labels = ["n/a" if np.isnan(v) else f"{v:.3g}" for v in vals]  # lost: not zero
+            ax.bar_label(bars, labels, fontsize=7)
+            ax.set_title(f"{key} error ({unit})", fontsize=9)
+            ax.tick_params(axis="x", labelsize=8)
+        fig.suptitle("uniform-motion continuation vs references (Kang et al. 2024)", fontsize=9)
+        out["velocity_error"] = _save(fig, folder / "velocity_error.png")
+    plt.close("all")
+    return out
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _jsonable(x):
+    """NaN -> None (strict JSON), numpy scalars -> Python."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if math.isnan(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def write_report(
+    result: EvalResult, out: str | Path, *, checks: list[str] | None = None
+) -> dict[str, Path]:
+    """Write results.json, report.md, report.html, figures/ and sheets/ under `out`."""
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "sheets").mkdir(parents=True, exist_ok=True)
+    plots = _plots(result, out / "figures")
+    sheets = {
+        k: contact_sheet(out / "sheets" / f"{k}.png", v) for k, v in result.samples.items() if v
+    }
+    figures = {
+        k: {"file": str(p.relative_to(out)), "data": result.figures[k]} for k, p in plots.items()
+    }
+    doc = {
+        "config": result.config,
+        "model": result.model,
+        "metrics": result.metrics,
+        "rows": result.rows,
+        "figures": figures,
+        "sheets": {k: str(p.relative_to(out)) for k, p in sheets.items()},
+        "timings": result.timings,
+        "checks": checks,
+    }
+    paths = {"json": out / "results.json", "md": out / "report.md", "html": out / "report.html"}
+    paths["json"].write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False))
+    sections = _sections(result, plots, sheets, out, checks)
+    paths["md"].write_text(_markdown(sections))
+    paths["html"].write_text(_html(sections))
+    return paths
+
+
+Section = tuple[str, list, list[str], list[str]]
+
+
+def _sections(result, plots, sheets, out: Path, checks) -> list[Section]:
+    """(title, tables as (header, rows), image paths relative to `out`, notes) per section."""
+    rel = {
+        k: str(p.relative_to(out))
+        for k, p in {**plots, **{f"sheet:{k}": p for k, p in sheets.items()}}.items()
+    }
+    model = ", ".join(f"{k} {fmt(v)}" for k, v in result.model.items())
+    summary = [(label, value) for _, label, value in summary_rows(result)]
+    every = [(k, fmt(v)) for k, v in sorted(result.metrics.items())]
+    secs = [("Summary", [(("metric", "value"), summary)], [], [f"Model: {model}."])]
+    if checks is not None:
+        secs.append(("Checks", [], [], checks or ["every threshold met"]))
+    for name, images in (
+        ("adherence", ["adherence", "sheet:adherence"]),
+        ("physics", ["velocity_error", "sheet:physics", "sheet:occlusion"]),
+        ("tasks", ["sheet:tasks"]),
+    ):
+        rows = result.rows.get(name, [])
+        tables = (
+            [(tuple(rows[0]), [tuple(fmt(v) for v in r.values()) for r in rows])] if rows else []
+        )
+        secs.append((name.capitalize(), tables, [rel[i] for i in images if i in rel], []))
+    secs.append(("All metrics", [(("metric", "value"), every)], [], []))
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    secs.append(("Timings", [], [], [timing]))
+    return secs
+
+
+def _markdown(sections) -> str:
+    lines = ["# chronotope evaluation", ""]
+    for title, tables, images, notes in sections:
+        lines += [f"## {title}", ""] + [f"- {n}" if len(notes) > 1 else n for n in notes]
+        for header, rows in tables:
+            lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(str(c).replace("|", "/") for c in r) + " |" for r in rows]
+        lines += [f"\n![{Path(i).stem}]({i})" for i in images] + [""]
+    return "\n".join(lines)
+
+
+def _html(sections) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>chronotope evaluation</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "img{max-width:100%;image-rendering:pixelated}</style>",
+        "<h1>chronotope evaluation</h1>",
+    ]
+    for title, tables, images, notes in sections:
+        parts.append(f"<h2>{e(title)}</h2>")
+        parts += [f"<p>{e(n)}</p>" for n in notes]
+        for header, rows in tables:
+            parts.append("<table><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            parts.append("</table>")
+        parts += [f"<p><img src='{e(i)}' alt='{e(Path(i).stem)}'></p>" for i in images]
+    return "\n".join(parts) + "\n"

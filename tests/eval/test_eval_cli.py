@@ -1,0 +1,113 @@
+"""The whole evaluation end to end on a tiny random pipeline: its figures are poor (it makes
+noise), so this checks the structure of what is written and the threshold gate; the metric tests
+check values on ground truth."""
+
+import json
+
+import pytest
+
+from chronotope.cli.main import main
+from chronotope.errors import UsageError
+from chronotope.eval import tasks
+from chronotope.eval.suite import EvalConfig
+from chronotope.pipeline import ChronotopePipeline, loading
+from chronotope.world import generate_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe():
+    pipe = ChronotopePipeline.from_random(
+        seed=0, steps=1, window_frames=9, context_frames=5, bridge_seconds=0.5
+    )
+    pipe.register_to_config(width=32, height=32)
+    pipe.autocast = False  # fp32: no bf16 kernel warm-up for every new shape (seconds each)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_pipe, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(loading, "load_pipeline", lambda path=None: tiny_pipe)
+    args = ["--quick", "--steps", "1", "--prompts", "1", "--seed", "3"]
+    code = main(["eval", "--out", str(out / "a"), *args, "--save-thresholds", str(out / "t.json")])
+    yield out, args, mp, code
+    mp.undo()
+
+
+def test_report_files_and_keys(first_run):
+    out, _, _, code = first_run
+    assert code == 0
+    doc = json.loads((out / "a" / "results.json").read_text())
+    assert set(doc) >= {"config", "model", "metrics", "rows", "figures", "sheets", "timings"}
+    m = doc["metrics"]
+    for key in (
+        "parse_floor.center_error",
+        "adherence.color",
+        "adherence.heldout.shape",
+        "adherence.pair.count",
+        "physics.velocity_error.model",
+        "physics.velocity_error.parse_floor",
+        "physics.velocity_error.linear",
+        "physics.velocity_error.copy_last",
+        "physics.falls_accelerate",
+        "physics.reappears",
+        "physics.size_permanence",
+        "tasks.extend_forward.seam_ratio",
+        "tasks.extend_forward.given_exact",
+        "tasks.loop.wrap_ratio",
+        "tasks.connect.seam_in",
+        "tasks.image_to_video.first_frame_psnr",
+        "tasks.restyle.layout_error",
+        "video.flicker",
+        "vae.psnr",
+        "vae.ssim",
+    ):
+        assert key in m, key
+    # known figures even on a random model: the truth's own references and bit-exact conditions
+    assert m["parse_floor.shape_accuracy"] >= 0.95
+    assert m["physics.velocity_error.linear"] < m["physics.velocity_error.copy_last"]
+    assert m["tasks.extend_forward.given_exact"] == 1.0
+    assert m["tasks.image_to_video.first_frame_psnr"] == 100.0
+    assert doc["model"]["width"] == 32 and doc["config"]["prompts"] == 1
+    assert [r["kind"] for r in doc["rows"]["adherence"]] == ["single", "pair", "heldout", "heldout"]
+    for name, fig in doc["figures"].items():
+        assert (out / "a" / fig["file"]).is_file() and fig["data"], name
+    assert {"adherence", "physics", "tasks"} <= set(doc["sheets"])
+    md = (out / "a" / "report.md").read_text()
+    html = (out / "a" / "report.html").read_text()
+    for text in (md, html):
+        assert "velocity error: model" in text and "sheets/adherence.png" in text
+
+
+def test_check_passes_saved_thresholds_and_fails_one_above_the_measure(first_run, capsys):
+    out, args, _, _ = first_run
+    saved = json.loads((out / "t.json").read_text())
+    assert "adherence.color" in saved and "max" in saved["physics.velocity_error.parse_floor"]
+    measured = json.loads((out / "a" / "results.json").read_text())["metrics"]
+    saved["vae.psnr"] = {"min": measured["vae.psnr"] + 1.0}
+    (out / "t2.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    code = main(["eval", "--out", str(out / "b"), *args, "--check", str(out / "t2.json"), "--json"])
+    assert code == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["checks"]) == 1 and printed["checks"][0].startswith("vae.psnr")
+    assert printed["metrics"] == measured  # same seed, same figures: the gate is reproducible
+
+
+def test_bad_arguments_exit_2(first_run, tmp_path, capsys):
+    assert main(["eval", "--out", str(tmp_path), "--steps", "0"]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err
+
+
+def test_long_video_and_backward_extension_checks(tiny_pipe):
+    def gen(prompt, **kw):
+        return tiny_pipe(prompt, steps=1, seed=0, width=32, height=32, **kw).frames
+
+    clip = generate_clip(1, width=32, height=32, num_frames=9, family="single")
+    back = tasks.extend_backward(gen, clip, 5, 5)
+    assert back["given_exact"] and back["frames"].shape == (10, 32, 32, 3)
+    long = tasks.long_video(gen, clip.caption, clip.spec.objects[0].color, 13)  # window: 9
+    assert long["frames_out"] == 13 and 0.0 <= long["detection_rate"] <= 1.0
+    with pytest.raises(UsageError, match="unknown task"):
+        EvalConfig(tasks=("extend_sideways",))
