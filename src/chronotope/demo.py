@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from chronotope.data import write_video
-from chronotope.world import generate_clip
+from chronotope.world import generate_clip, scene_from_prompt
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,40 @@ def run_demo(pipe, out_dir: Path, *, seed: int = 0, items=ITEMS, log=print) -> P
     page = out_dir / "index.html"
     page.write_text(_page(rows))
     return page
+
+
+def run_world_demo(out_dir: Path, *, seed: int = 0, log=print) -> Path:
+    """Without a bundled model: the world's own ground-truth clips for the demo prompts, so the
+    page shows what the training data looks like (and what the model is asked to learn)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (name, prompt, (w, h)) in enumerate(WORLD_DEMO):
+        clip = scene_from_prompt(prompt, seed=seed + i, width=w, height=h, num_frames=33, fps=8.0)
+        path = write_video(out_dir / f"{name}.mp4", clip.frames, clip.fps)
+        rows.append(
+            dict(
+                name=name,
+                task="world ground truth",
+                prompt=prompt,
+                file=path.name,
+                frames=len(clip.frames),
+                size=f"{w}x{h}",
+                fps=clip.fps,
+                seconds=0,
+            )
+        )
+        log(f"{'world ground truth':40s} {path.name:22s} {len(clip.frames):4d} frames {w}x{h}")
+    page = out_dir / "index.html"
+    page.write_text(_page(rows))
+    return page
+
+
+WORLD_DEMO = [
+    ("world_right", "a red circle moves right", (112, 64)),
+    ("world_bounce", "a yellow triangle falls and bounces", (64, 112)),
+    ("world_arc", "a blue square is thrown in an arc", (112, 64)),
+    ("world_still", "a white circle stays still on a sky background", (64, 64)),
+]
 
 
 def _page(rows: list[dict]) -> str:

@@ -28,3 +28,12 @@ def test_demo_writes_videos_and_a_page(tiny_pipe, tmp_path):
     assert read_video(tmp_path / "image.png").frames.shape[0] == 1
     vertical = read_video(tmp_path / "vertical.mp4").frames
     assert vertical.shape[1] > vertical.shape[2]  # 9:16
+
+
+def test_world_demo_without_a_model(tmp_path):
+    from chronotope.demo import WORLD_DEMO, run_world_demo
+
+    page = run_world_demo(tmp_path, log=lambda *_: None)
+    for name, prompt, (w, h) in WORLD_DEMO:
+        assert read_video(tmp_path / f"{name}.mp4").frames.shape == (33, h, w, 3)
+        assert prompt in page.read_text()

@@ -22,9 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chronotope.demo import run_demo
-    from chronotope.pipeline.loading import load_pipeline
+    from chronotope.demo import run_demo, run_world_demo
+    from chronotope.pipeline.loading import default_model_dir, load_pipeline
 
+    if args.model is None and not (default_model_dir() / "model_index.json").is_file():
+        print(
+            "no bundled model in this install yet: showing the world's ground-truth clips "
+            "(train one with docs/MODEL_CARD.md, or pass --model DIR)"
+        )
+        print(f"open {run_world_demo(args.out, seed=args.seed)}")
+        return 0
     pipe = load_pipeline(args.model)
     if args.steps is not None:
         pipe.register_to_config(steps=args.steps)
