@@ -106,8 +106,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from chronotope.distributed.launch import world_size_from_env
     from chronotope.training import Trainer
 
+    if world_size_from_env() > 1:  # every rank would train the same model into the same --out
+        raise UsageError(
+            "`chronotope train` runs one process and is not torchrun-aware yet "
+            "(WORLD_SIZE > 1); see docs/DISTRIBUTED.md for multi-process training"
+        )
     cfg = config_from_args(args)
     trainer = Trainer(cfg)
     if trainer.resumed_from is not None:
