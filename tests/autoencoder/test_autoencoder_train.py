@@ -53,3 +53,17 @@ def test_resume_is_bit_exact(tmp_path, shapes):
     la = (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()
     lb = (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()
     assert [json.loads(x)["loss"] for x in la] == [json.loads(x)["loss"] for x in lb]
+
+
+def test_checkpoint_whose_header_starts_with_0x80_is_read(tmp_path):
+    from chronotope.utils.checkpoint import load_checkpoint as read_checkpoint
+    from chronotope.utils.checkpoint import save_checkpoint
+
+    for n in range(1, 300):  # key length moves the header length through every value mod 256
+        tensors = {"k" * n: torch.arange(3.0)}
+        ckpt = save_checkpoint(tmp_path, n, {"optimizer": tensors}, {"x": 1})
+        if (ckpt / "optimizer.safetensors").read_bytes()[0] == 0x80:
+            break
+    assert (ckpt / "optimizer.safetensors").read_bytes()[0] == 0x80
+    files, meta = read_checkpoint(ckpt)
+    assert torch.equal(files["optimizer"]["k" * n], torch.arange(3.0)) and meta["x"] == 1

@@ -79,3 +79,17 @@ def test_optimizer_state_round_trip():
         m(x).pow(2).mean().backward()
         o.step()
     assert torch.equal(model.weight, model2.weight)
+
+
+def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path):
+    from safetensors.torch import save_file
+
+    # grow the metadata until the header length's low byte is 0x80 (a pickle's first byte)
+    for n in range(400):
+        path = tmp_path / "w.safetensors"
+        save_file({"a": torch.ones(2)}, str(path), metadata={"pad": "x" * n})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        raise AssertionError("no header length with low byte 0x80 found")
+    assert torch.equal(load_safetensors(path)["a"], torch.ones(2))

@@ -17,8 +17,6 @@ from pathlib import Path
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from chronotope.autoencoder.layers import CausalConv3d, TemporalDown, TemporalUp
 from chronotope.autoencoder.networks import Decoder, Encoder
@@ -26,6 +24,7 @@ from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sizes import check_video_size, latent_size
 from chronotope.autoencoder.streaming import TileSpec, stream
 from chronotope.errors import CorruptFileError, UsageError
+from chronotope.utils.checkpoint import load_safetensors
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
@@ -240,29 +239,7 @@ class CausalVAE(ModelMixin, ConfigMixin):
                     else ""
                 )
             )
-        check_safetensors(weights)  # raises CorruptFileError; diffusers never sees a pickle
+        load_safetensors(weights)  # raises CorruptFileError; diffusers never sees a pickle
         kwargs.update(use_safetensors=True, local_files_only=True)
+        kwargs.setdefault("low_cpu_mem_usage", False)  # no `accelerate` here; avoids its warning
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-
-
-def check_safetensors(path: Path) -> None:
-    """Refuse anything but a complete safetensors file, before any parser sees it.
-
-    A safetensors file is a little-endian u64 header length, then a JSON header starting with
-    '{', then the tensor bytes; a pickle starts with 0x80 (protocol 2+) or 'PK' (torch.save's
-    zip). Checking byte 8 == '{' (not byte 0 != 0x80: a header length of 128 mod 256 starts
-    with 0x80 too) tells them apart; then the whole file is parsed.
-    """
-    with open(path, "rb") as f:
-        head = f.read(9)
-    size = path.stat().st_size
-    length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
-    if len(head) < 9 or head[8:9] != b"{" or not 0 < length <= size - 8:
-        kind = "a pickle" if head[:2] == b"PK" or head[:1] == b"\x80" else "not safetensors"
-        raise CorruptFileError(
-            f"{path}: not a safetensors file ({kind}; pickled weights are never loaded)"
-        )
-    try:
-        load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CorruptFileError(f"{path}: corrupt safetensors file ({e})") from e

@@ -65,11 +65,15 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CorruptFileError(f"{path}: no such weight file")
     with open(path, "rb") as f:
-        head = f.read(8)
-    # A pickle (torch.save) starts with 0x80 or is a zip ("PK"); safetensors starts with a
-    # little-endian u64 header length followed by '{'. Refuse before parsing anything.
-    if len(head) < 8 or head[:2] == b"PK" or head[:1] == b"\x80":
-        raise CorruptFileError(f"{path}: not a safetensors file (pickled weights are never loaded)")
+        head = f.read(9)
+    # safetensors starts with a little-endian u64 header length followed by the JSON header's
+    # '{'; a pickle (0x80 ...) or a torch.save zip ("PK...") does not. Refuse before parsing.
+    length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
+    if len(head) < 9 or head[8:9] != b"{" or not 0 < length <= path.stat().st_size - 8:
+        kind = "a pickle" if head[:2] == b"PK" or head[:1] == b"\x80" else "not safetensors"
+        raise CorruptFileError(
+            f"{path}: not a safetensors file ({kind}; pickled weights are never loaded)"
+        )
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
