@@ -22,10 +22,17 @@ from chronotope.world.physics import GRAVITY
 UNIFORM_MOTIONS = ("moves left", "moves right", "moves up", "moves down")
 
 
-def uniform_cases(
-    n: int, *, seed: int, width: int, height: int, num_frames: int, fps: float
+def motion_cases(
+    n: int,
+    motions: tuple[str, ...],
+    *,
+    seed: int,
+    width: int,
+    height: int,
+    num_frames: int,
+    fps: float,
 ) -> list[WorldClip]:
-    """`n` single-object clips in uniform motion, cycling through the four directions."""
+    """`n` single-object world clips cycling through `motions`."""
     return [
         generate_clip(
             seed + i,
@@ -34,10 +41,15 @@ def uniform_cases(
             num_frames=num_frames,
             fps=fps,
             family="single",
-            motion=UNIFORM_MOTIONS[i % len(UNIFORM_MOTIONS)],
+            motion=motions[i % len(motions)],
         )
         for i in range(n)
     ]
+
+
+def uniform_cases(n: int, **kw) -> list[WorldClip]:
+    """`n` single-object clips in uniform motion, cycling through the four directions."""
+    return motion_cases(n, UNIFORM_MOTIONS, **kw)
 
 
 def truth_positions(clip: WorldClip, k: int = 0) -> np.ndarray:
@@ -129,21 +141,8 @@ def fall_acceleration(frames: np.ndarray, color: str, fps: float) -> float:
     return float(2.0 * a)
 
 
-def falling_cases(
-    n: int, *, seed: int, width: int, height: int, num_frames: int, fps: float
-) -> list[WorldClip]:
-    return [
-        generate_clip(
-            seed + i,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            fps=fps,
-            family="single",
-            motion="falls and bounces",
-        )
-        for i in range(n)
-    ]
+def falling_cases(n: int, **kw) -> list[WorldClip]:
+    return motion_cases(n, ("falls and bounces",), **kw)
 
 
 def gravity_ratio(accel: float) -> float:
