@@ -97,3 +97,16 @@ def test_bad_arguments_exit_2(model_dir, tmp_path, capsys, args, message):
     if message:
         assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_long_video_streams_to_the_file(model_dir, tmp_path):
+    out = tmp_path / "long.mp4"
+    assert gen(model_dir, "--prompt", "x", "--out", str(out), "--seconds", "6") == 0
+    assert read_video(out).frames.shape[0] == 49  # windowed (window 17), streamed chunk by chunk
+
+
+def test_png_cannot_hold_a_video(model_dir, tmp_path, capsys):
+    out = tmp_path / "v.png"
+    assert gen(model_dir, "--prompt", "x", "--out", str(out), "--frames", "5") == 2
+    assert ".png" in capsys.readouterr().err and not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left either

@@ -124,3 +124,11 @@ def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
         assert torch.allclose(z, alone, atol=1e-4)
         pinned = job.start == 0
         assert torch.equal(z[:, pinned], job.z_ref[:, pinned])
+
+
+def test_metadata_counts_the_whole_output(tiny_pipe, clip):
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3)
+    assert out.metadata["frames"] == len(out.frames) == 17
+    sunk = []
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3, frame_sink=sunk.append)
+    assert out.metadata["frames"] == sum(len(c) for c in sunk) == 17 and len(out.frames) == 0

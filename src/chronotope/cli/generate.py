@@ -92,7 +92,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    from chronotope.data import read_video, write_video
+    from chronotope.data import VideoWriter, read_video
     from chronotope.pipeline.loading import load_pipeline
     from chronotope.pipeline.request import parse_size
 
@@ -107,29 +107,31 @@ def run(args: argparse.Namespace) -> int:
     def clip(path: Path):
         return read_video(path, fps=fps).frames
 
-    out = pipe(
-        args.prompt if len(args.prompt) > 1 else args.prompt[0],
-        width=width,
-        height=height,
-        num_frames=args.frames,
-        seconds=args.seconds,
-        fps=fps,
-        steps=args.steps,
-        guidance=args.guidance,
-        seed=args.seed,
-        solver=args.solver,
-        image=None if args.image is None else clip(args.image)[0],
-        last_image=None if args.last_image is None else clip(args.last_image)[0],
-        video=None if args.video is None else clip(args.video),
-        strength=args.strength,
-        extend=args.extend,
-        connect=None if args.connect is None else tuple(clip(p) for p in args.connect),
-        loop=args.loop,
-        shot_seconds=args.shot_seconds,
-    )
-    if len(out.frames) > 1 and args.out.suffix.lower() == ".png":
-        raise UsageError(f"{len(out.frames)} frames cannot go to a .png; use .mp4, .gif or .webp")
-    path = write_video(args.out, out.frames, out.fps)
+    # frames stream into the writer window by window (memory flat in length); the file
+    # appears under --out only when generation finished (Ctrl-C leaves nothing there)
+    with VideoWriter(args.out, fps) as writer:
+        out = pipe(
+            args.prompt if len(args.prompt) > 1 else args.prompt[0],
+            width=width,
+            height=height,
+            num_frames=args.frames,
+            seconds=args.seconds,
+            fps=fps,
+            steps=args.steps,
+            guidance=args.guidance,
+            seed=args.seed,
+            solver=args.solver,
+            image=None if args.image is None else clip(args.image)[0],
+            last_image=None if args.last_image is None else clip(args.last_image)[0],
+            video=None if args.video is None else clip(args.video),
+            strength=args.strength,
+            extend=args.extend,
+            connect=None if args.connect is None else tuple(clip(p) for p in args.connect),
+            loop=args.loop,
+            shot_seconds=args.shot_seconds,
+            frame_sink=writer.write,
+        )
+    path = args.out
     meta = {"output": str(path), **out.metadata}
     meta["size"] = f"{meta.pop('width')}x{meta.pop('height')}"
     if args.json:

@@ -288,7 +288,9 @@ class ChronotopePipeline(DiffusionPipeline):
                 prompts[-1],
                 tasks.loop_closure(out, self._mult(self._bridge(fps)), self.ft, ctx // self.ft),
             )
-        if frame_sink is not None and task not in ("long", "multi-shot"):
+        streamed = frame_sink is not None and task in ("long", "multi-shot")
+        frames = run.frames_out if streamed else len(out)
+        if frame_sink is not None and not streamed:
             frame_sink(out)
             out = out[:0]
         meta = dict(
@@ -296,13 +298,13 @@ class ChronotopePipeline(DiffusionPipeline):
             prompt=prompts if len(prompts) > 1 else prompts[0],
             width=width,
             height=height,
-            frames=run.frames_out or len(out),
+            frames=frames,
             fps=fps,
             steps=steps,
             guidance=guidance,
             solver=solver,
             seed=seed,
-            seconds=(run.frames_out or len(out)) / fps,
+            seconds=frames / fps,
             wall_seconds=time.perf_counter() - t0,
         )
         return GenerationOutput(frames=out, fps=fps, metadata=meta)
