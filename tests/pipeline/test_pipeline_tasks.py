@@ -132,3 +132,9 @@ def test_metadata_counts_the_whole_output(tiny_pipe, clip):
     sunk = []
     out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3, frame_sink=sunk.append)
     assert out.metadata["frames"] == sum(len(c) for c in sunk) == 17 and len(out.frames) == 0
+
+
+def test_condition_of_an_off_grid_size_sets_the_nearest_size_below(tiny_pipe):
+    image = np.random.default_rng(0).integers(0, 255, (70, 101, 3), dtype=np.uint8)
+    out = tiny_pipe("x", image=image, num_frames=5, seed=0).frames
+    assert out.shape == (5, 64, 96, 3)

@@ -233,7 +233,11 @@ class ChronotopePipeline(DiffusionPipeline):
             raise UsageError("prompt must be a string or a list of strings", param="prompt")
         if steps < 1:
             raise UsageError(f"steps must be >= 1, got {steps}", param="steps")
-        ref = self._reference_size(image, last_image, video, connect)
+        # default size: the conditions' own, rounded down to the VAE's grid (they are resized)
+        ref = [
+            v and max(self.fs, v - v % self.fs)
+            for v in self._reference_size(image, last_image, video, connect)
+        ]
         width, height = width or ref[0] or cfg.width, height or ref[1] or cfg.height
         total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         self.validate_request(width=width, height=height, num_frames=total, guidance=guidance)
