@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None and not (default_model_dir() / "model_index.json").is_file():
         print(
             "no bundled model in this install yet: showing the world's ground-truth clips "
-            "(train one with docs/MODEL_CARD.md, or pass --model DIR)"
+            "(train one as the README shows, or pass --model DIR)"
         )
         print(f"open {run_world_demo(args.out, seed=args.seed)}")
         return 0
