@@ -2,7 +2,7 @@
 
 Both models have random weights at matched small configs (16 latent channels, 8x spatial and 4x
 temporal compression, 32-128 channels). Measured in one run, on this machine:
-- encode and decode frames/s (bf16 autocast, batch 1, a 17-frame clip) at 64x64 and 256x256;
+- encode and decode frames/s (`autocast()`: bf16 where fast, else fp32; batch 1, a 17-frame clip) at 64x64 and 256x256;
 - peak RSS of decoding a 4 s and a 60 s clip (8 fps), each in a fresh subprocess
   (resource.getrusage), our decoder streaming chunks into an mp4 writer.
 
@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from chronotope.utils.precision import autocast
 
 RESULTS = Path(__file__).resolve().parent / "results" / "autoencoder.json"
 FPS = 8
@@ -64,7 +66,7 @@ def timed(fn, repeats: int) -> float:
 def throughput(name: str, size: int, frames: int, repeats: int) -> dict:
     model = ours() if name == "ours" else wan()
     x = torch.rand(1, 3, frames, size, size) * 2 - 1
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast():
         if name == "ours":
             z = model.encode_chunked(x)[0]
             enc = timed(lambda: model.encode_chunked(x), repeats)
@@ -86,7 +88,7 @@ def child_decode(name: str, size: int, seconds: int) -> None:
     start = time.perf_counter()
     with (
         torch.no_grad(),
-        torch.autocast("cpu", dtype=torch.bfloat16),
+        autocast(),
         tempfile.TemporaryDirectory() as d,
     ):
         if name == "ours":

@@ -1,10 +1,10 @@
 """Training-step throughput of our DiT vs diffusers' WanTransformer3DModel, and our MFU.
 
 Both models at matched width, depth, heads, MLP width and tokens; forward + backward + AdamW
-under bf16 autocast. Wan gets a batch of equal-size samples (it cannot pack); ours gets the
+under `autocast()` (bf16 where fast, else fp32). Wan gets a batch of equal-size samples (it cannot pack); ours gets the
 same samples packed into one sequence. Steps alternate between the models so background load
 hits both alike; the ratio is the figure to read, not the absolute times. MFU counts FLOPs
-analytically (6 * matmul params * tokens + attention) against a bf16 matmul measured here.
+analytically (6 * matmul params * tokens + attention) against a matmul in the same dtype measured here.
 
     .venv/bin/python benchmarks/bench_dit.py [--width 384 --depth 8 --heads 6 --steps 6]
 """
@@ -23,16 +23,18 @@ from diffusers import WanTransformer3DModel
 
 from chronotope.model import DiT
 from chronotope.tokens import PackedBatch
+from chronotope.utils.precision import autocast, compute_dtype
 
 PEAK_SHAPES = ((4096, 4096, 4096), (2048, 2048, 2048), (1024, 1024, 1024), (2560, 1536, 384))
 
 
 def matmul_peak(reps: int = 2) -> float:
-    """Best bf16 matmul FLOP/s over a few shapes (on a CPU without AMX the largest square
-    matmul is not the fastest: 0.27 vs 0.49 TFLOP/s for 2560x1536x384 at one thread)."""
+    """Best matmul FLOP/s in the compute dtype (bf16 where fast, else fp32; see
+    utils/precision.py) over a few shapes (on a CPU without AMX the largest square bf16 matmul
+    is not the fastest: 0.27 vs 0.49 TFLOP/s for 2560x1536x384 at one thread)."""
     best = 0.0
     for m, k, n in PEAK_SHAPES:
-        a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
+        a, b = torch.randn(m, k, dtype=compute_dtype()), torch.randn(k, n, dtype=compute_dtype())
         best = max(best, 2 * m * k * n / min(_timed(partial(torch.mm, a, b)) for _ in range(reps)))
     return best
 
@@ -48,7 +50,7 @@ def make_step(model, forward, target):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             out = forward()
         loss = (out.float() - target).square().mean()
         loss.backward()

@@ -32,13 +32,13 @@ def test_training_reduces_loss(tmp_path, shapes):
     torch.manual_seed(0)
     before = _recon_l1(CausalVAE.from_preset("tiny"), held)  # train_vae's init (same seed)
     final = train_vae(
-        _cfg(tmp_path, steps=30, save_every=100, sample_every=30), source=shapes(batch_size=4)
+        _cfg(tmp_path, steps=60, save_every=100, sample_every=60), source=shapes(batch_size=4)
     )
     vae = CausalVAE.from_pretrained(final)
-    assert _recon_l1(vae, held) < 0.85 * before  # measured: 0.50 -> 0.40 in 30 steps
+    assert _recon_l1(vae, held) < 0.85 * before  # measured (fp32): 0.50 -> 0.35 in 60 steps
     log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
-    assert len(log) == 30 and all(r["loss"] > 0 for r in log)
-    assert (tmp_path / "samples" / "step-00000030.png").is_file()
+    assert len(log) == 60 and all(r["loss"] > 0 for r in log)
+    assert (tmp_path / "samples" / "step-00000060.png").is_file()
     assert len(vae.config.latents_std) == 4 and min(vae.config.latents_std) > 0
 
 
@@ -67,3 +67,24 @@ def test_checkpoint_whose_header_starts_with_0x80_is_read(tmp_path):
     assert (ckpt / "optimizer.safetensors").read_bytes()[0] == 0x80
     files, meta = read_checkpoint(ckpt)
     assert torch.equal(files["optimizer"]["k" * n], torch.arange(3.0)) and meta["x"] == 1
+
+def test_cosine_schedule_warms_up_then_decays_to_the_floor(tmp_path):
+    from chronotope.autoencoder.train import learning_rate
+
+    cfg = _cfg(tmp_path, steps=1000, warmup=100, lr=1e-3, schedule="cosine", min_lr_ratio=0.05)
+    lrs = [learning_rate(cfg, s) for s in range(1000)]
+    assert lrs[0] == 1e-5 and abs(lrs[99] - 1e-3) < 1e-12  # linear warmup
+    assert all(a >= b for a, b in zip(lrs[100:], lrs[101:], strict=False))  # then only decays
+    assert abs(lrs[550] - 1e-3 * (0.05 + 0.95 * 0.5)) < 1e-6  # half way: the mean of both ends
+    assert abs(learning_rate(cfg, 1000) - 5e-5) < 1e-12  # ends at min_lr_ratio * lr
+    const = _cfg(tmp_path, steps=1000, warmup=100, lr=1e-3)
+    assert {learning_rate(const, s) for s in range(100, 1000)} == {1e-3}
+
+
+def test_unknown_schedule_is_refused(tmp_path):
+    import pytest
+
+    from chronotope.errors import UsageError
+
+    with pytest.raises(UsageError, match="'constant' or 'cosine'"):
+        _cfg(tmp_path, schedule="linear")

@@ -200,7 +200,9 @@ def test_video_writer_streams_chunks_and_equals_write_video(tmp_path):
         w.write(frames[:6])
         w.write(frames[6:])
     write_video(tmp_path / "whole.gif", frames, 8)
-    assert np.array_equal(read_video(tmp_path / "chunks.gif").frames, read_video(tmp_path / "whole.gif").frames)
+    assert np.array_equal(
+        read_video(tmp_path / "chunks.gif").frames, read_video(tmp_path / "whole.gif").frames
+    )
 
 
 def test_video_writer_leaves_nothing_on_interrupt(tmp_path):

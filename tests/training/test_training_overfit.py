@@ -4,6 +4,7 @@ import torch
 
 from chronotope.flow import TaskMix, flow_loss
 from chronotope.training import Trainer, get_preset, make_batch
+from chronotope.utils.precision import autocast
 
 # one clip: 3 frames of 8x8 pixels of one colour (pixel space, no VAE)
 CLIP = torch.tensor([0.7, -0.5, 0.2])[:, None, None, None].expand(3, 3, 8, 8).contiguous()
@@ -16,7 +17,7 @@ def one_clip(position):
 
 def _loss(trainer, batch) -> float:
     p = batch.packed
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast():
         pred = trainer.model(p.tokens, p.sigma, p.positions, p.segments, p.text, p.text_segments)
     return flow_loss(pred, batch.target, batch.weight, p.segments)[0].item()
 

@@ -20,6 +20,7 @@ from chronotope.autoencoder.sources import HELDOUT_SEED_BASE, frames_to_tensor
 from chronotope.autoencoder.streaming import auto_tile
 from chronotope.autoencoder.vae import CausalVAE
 from chronotope.errors import UsageError
+from chronotope.utils.precision import autocast
 
 
 @dataclass
@@ -68,7 +69,7 @@ def reconstruct_iter(
     video = frames_to_tensor(frames)[None]  # (1, 3, T, H, W)
     fs = model.config.spatial_factor
     tile = auto_tile(video.shape[3] // fs, video.shape[4] // fs)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast():
         mean, _ = model.encode_chunked(video, tile=tile)
         for chunk in model.decode_iter(mean, chunk_latent_frames=chunk_latent_frames, tile=tile):
             yield to_uint8_frames(chunk[0])

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 
 from chronotope.autoencoder.vae import CausalVAE
+from chronotope.utils.precision import autocast
 
 
 @torch.no_grad()
@@ -21,7 +22,7 @@ def compute_latent_stats(
     total_sq = torch.zeros(c, dtype=torch.float64)
     count = 0
     for video in videos:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast(video.device.type):
             mean, _ = model.encode(video)
         z = mean.double().transpose(0, 1).reshape(c, -1)  # (C, B*T'*H'*W')
         total += z.sum(1)

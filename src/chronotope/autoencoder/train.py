@@ -34,6 +34,7 @@ from chronotope.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from chronotope.utils.precision import autocast
 
 
 @dataclass
@@ -46,6 +47,8 @@ class TrainConfig:
     batch: int = 4
     lr: float = 1e-3
     warmup: int = 100
+    schedule: str = "constant"  # or "cosine": decay to min_lr_ratio * lr at `steps`
+    min_lr_ratio: float = 0.05
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     seed: int = 0
@@ -65,10 +68,12 @@ class TrainConfig:
             "sample-every": self.sample_every >= 1,
             "save-every": self.save_every >= 1,
             "minutes": self.minutes is None or self.minutes > 0,
+            "schedule": self.schedule in ("constant", "cosine"),
         }
         for name, ok in checks.items():
             if not ok:
-                raise UsageError(f"--{name} must be positive", param=name)
+                hint = "'constant' or 'cosine'" if name == "schedule" else "positive"
+                raise UsageError(f"--{name} must be {hint}", param=name)
         get_preset(self.preset)  # raises on an unknown name
         self.out = Path(self.out)
 
@@ -82,8 +87,17 @@ def build_source(cfg: TrainConfig) -> BatchSource:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup, then constant (a wall-time bounded run has no known end for a decay)."""
-    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    """Linear warmup, then constant or a cosine decay that ends at `cfg.steps`.
+
+    The schedule is a function of the step only (never of wall time), so a resumed run follows
+    exactly the curve of an uninterrupted one.
+    """
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup))
+    if cfg.schedule == "constant" or step < cfg.warmup:
+        return cfg.lr * warm
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    floor = cfg.min_lr_ratio
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> int:
@@ -115,7 +129,7 @@ def train_step(
 ) -> dict[str, float]:
     for group in opt.param_groups:
         group["lr"] = lr
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast(video.device.type):
         recon, mean, logvar = model(video)
     loss, parts = vae_loss(recon, video, mean, logvar, cfg.weights)
     opt.zero_grad(set_to_none=True)
@@ -169,7 +183,7 @@ def _loop(cfg: TrainConfig, model, opt, source: BatchSource, step: int, log) -> 
 @torch.no_grad()
 def _sample(model: CausalVAE, video: torch.Tensor, path: Path) -> None:
     model.eval()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast(video.device.type):
         recon = model.decode(model.encode(video)[0]).float()
     model.train()
     write_contact_sheet(path, video, recon)

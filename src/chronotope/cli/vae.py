@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--minutes", type=float, help="stop after this much wall time, then save")
     t.add_argument("--batch", type=int, default=4, help="clips per step")
     t.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    t.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="learning rate after warmup: constant, or a cosine decay ending at --steps",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
@@ -53,10 +59,13 @@ def load_model(path: Path | None):
     from chronotope.autoencoder import CausalVAE
 
     if path is None:
-        bundled = Path(__file__).resolve().parents[1] / "weights" / "vae"
-        if not bundled.is_dir():
-            raise UsageError("no --model given and no bundled VAE at chronotope/weights/vae")
-        path = bundled
+        from chronotope.pipeline.loading import default_model_dir
+
+        path = default_model_dir() / "vae"  # the bundled model's (or $CHRONOTOPE_MODEL's) VAE
+        if not path.is_dir():
+            raise UsageError(f"no --model given and no VAE at {path}", param="model")
+    if (path / "model_index.json").is_file():  # a whole pipeline folder: take its VAE
+        path = path / "vae"
     if not path.is_dir():
         raise UsageError(f"--model {path}: not a folder written by save_pretrained", param="model")
     return CausalVAE.from_pretrained(path).eval()
@@ -73,6 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         batch=args.batch,
         lr=args.lr,
+        schedule=args.schedule,
         seed=args.seed,
         resume=args.resume,
         sample_every=args.sample_every,

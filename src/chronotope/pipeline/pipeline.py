@@ -30,6 +30,7 @@ from chronotope.pipeline import request as rq
 from chronotope.pipeline import tasks
 from chronotope.pipeline.sampler import Job, sample_jobs
 from chronotope.tasks.canvas import latent_frames
+from chronotope.utils.precision import autocast
 
 FrameSink = Callable[[np.ndarray], None]
 
@@ -85,7 +86,9 @@ class ChronotopePipeline(DiffusionPipeline):
             text_max_length=text_max_length,
         )
         self._text_encoder: TextEncoder | None = None
-        self.autocast = True  # bf16 on CPU (AMX); tests of exact equalities turn it off
+        self.autocast = (
+            True  # bf16 where fast (utils/precision.py); exact-equality tests turn it off
+        )
 
     @classmethod
     def from_random(
@@ -426,7 +429,7 @@ class _Run:
     def _encode(self, canvas) -> torch.Tensor:
         vae = self.pipe.vae
         video = to_tensor(canvas.filled())[None]  # (1, 3, T, H, W) in [-1, 1]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.pipe.autocast):
+        with autocast(enabled=self.pipe.autocast):
             mean, _ = vae.encode_chunked(video, tile=self.pipe._tile(*self.gen_hw))
         return vae.normalize(mean.float())[0]  # (C, T', H', W')
 
@@ -439,7 +442,7 @@ class _Run:
         vae = self.pipe.vae
         z = vae.denormalize(z[None].float())
         chunks = []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.pipe.autocast):
+        with autocast(enabled=self.pipe.autocast):
             for part in vae.decode_iter(z, tile=self.pipe._tile(*self.gen_hw)):
                 chunks.append(_to_uint8(part[0]))
         return np.concatenate(chunks)

@@ -17,6 +17,7 @@ import torch
 from chronotope.flow import get_solver, make_schedule, shift_for_tokens
 from chronotope.model import DiT
 from chronotope.tokens import PackedBatch, SampleInfo, Segments, patchify
+from chronotope.utils.precision import autocast as use_autocast
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _guided_model_fn(
     def model_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if guided:
             x, sigma = torch.cat([x, x]), torch.cat([sigma, sigma])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with use_autocast(x.device.type, enabled=autocast):
             v = transformer(x, sigma, positions, segments, text, text_segments).float()
         if not guided:
             return v

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
+from chronotope.utils.precision import autocast
 
 
 def bundled_vae_dir() -> Path:
@@ -68,7 +69,7 @@ class LatentCodec:
         """(3,T,H,W) in [-1,1] -> normalized latent (C,T',H',W') float32."""
         if self.vae is None:
             return video.float()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=video.device.type == "cpu"):
+        with autocast(video.device.type):
             mean, _ = self.vae.encode(video[None])  # (1,C,T',H',W')
         return self.vae.normalize(mean.float())[0]
 
@@ -78,6 +79,6 @@ class LatentCodec:
         if self.vae is None:
             return latent.float().clamp(-1, 1)
         z = self.vae.denormalize(latent.float()[None])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=z.device.type == "cpu"):
+        with autocast(z.device.type):
             video = self.vae.decode_chunked(z)  # memory flat in length
         return video.float()[0].clamp(-1, 1)

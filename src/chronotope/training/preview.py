@@ -19,6 +19,7 @@ from chronotope.flow import (
 from chronotope.tokens import PackedBatch, Segments
 from chronotope.training.config import TrainConfig
 from chronotope.training.latents import LatentCodec
+from chronotope.utils.precision import autocast
 
 
 @torch.no_grad()
@@ -47,7 +48,7 @@ def sample_latents(
 
     def velocity(text, text_segments):
         def fn(x, sigma):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast(x.device.type):
                 v = model(x, sigma, packed.positions, packed.segments, text, text_segments)
             return v.float()
 

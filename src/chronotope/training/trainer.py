@@ -29,6 +29,7 @@ from chronotope.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from chronotope.utils.precision import autocast
 
 # fields that must match the checkpoint being resumed (they define the model or the data)
 _RESUME_FIXED = (
@@ -148,7 +149,7 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.cfg, self.step)
         p = batch.packed
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast(p.tokens.device.type):
             pred = self.model(p.tokens, p.sigma, p.positions, p.segments, p.text, p.text_segments)
         loss, per_sample = flow_loss(pred, batch.target, batch.weight, p.segments)
         self.opt.zero_grad(set_to_none=True)
