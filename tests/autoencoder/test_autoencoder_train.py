@@ -68,6 +68,7 @@ def test_checkpoint_whose_header_starts_with_0x80_is_read(tmp_path):
     files, meta = read_checkpoint(ckpt)
     assert torch.equal(files["optimizer"]["k" * n], torch.arange(3.0)) and meta["x"] == 1
 
+
 def test_cosine_schedule_warms_up_then_decays_to_the_floor(tmp_path):
     from chronotope.autoencoder.train import learning_rate
 

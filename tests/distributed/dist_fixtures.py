@@ -51,3 +51,65 @@ def make_pack(seed: int = 1, grids=GRIDS, text_lens=TEXT_LENS) -> dict:
 def model_args(pack: dict) -> tuple:
     keys = ("x", "sigma", "positions", "segments", "text", "text_segments")
     return tuple(pack[k] for k in keys)
+
+
+# ---- the Trainer on tiny data (no VAE, no text model: fast to start in every spawned rank) ----
+
+
+class FakeTextEncoder:
+    """Deterministic per-text states of the DiT's text width: what the trainer needs of one."""
+
+    name = "fake"
+
+    def encode(self, texts: list[str]) -> list[torch.Tensor]:
+        import zlib
+
+        out = []
+        for t in texts:
+            g = torch.Generator().manual_seed(zlib.crc32(t.encode()))
+            out.append(torch.randn(1 + len(t) % 3, 384, generator=g))
+        return out
+
+
+def random_clips(position: int):
+    """A resumable stand-in stream: clip i (1-4 frames of 8x8 pixels) depends only on i."""
+    from types import SimpleNamespace
+
+    i = position
+    while True:
+        g = torch.Generator().manual_seed(i)
+        frames = 1 + int(torch.randint(0, 4, (), generator=g))
+        video = torch.rand(3, frames, 8, 8, generator=g) * 2 - 1
+        yield SimpleNamespace(video=video, text=f"clip number {i % 5}", meta={"index": i})
+        i += 1
+
+
+def train_config(out, **changes):
+    """The "test" preset shrunk further: 2 blocks of width 64 with 2 heads (sequence
+    parallelism on 2 ranks splits heads), 128-token packs, a checkpoint every 2 steps."""
+    from chronotope.training import get_preset
+
+    base = dict(out=str(out), steps=4, checkpoint_every=2, log_every=1, heads=2, token_budget=128)
+    return get_preset("test").override(**{**base, **changes})
+
+
+def make_trainer(out, **kwargs):
+    from chronotope.distributed.trainer import DistributedTrainer
+
+    cfg_changes = kwargs.pop("cfg", {})
+    return DistributedTrainer(
+        train_config(out, **cfg_changes),
+        stream_factory=random_clips,
+        text_encoder=FakeTextEncoder(),
+        **kwargs,
+    )
+
+
+def trainer_state(trainer) -> dict[str, torch.Tensor]:
+    """Full model and EMA weights (an all-gather under FSDP2: every rank calls it)."""
+    from chronotope.distributed.trainer import _full
+
+    state = {f"model.{k}": _full(v).detach().clone() for k, v in trainer.inner.state_dict().items()}
+    for k, v in trainer.ema.state_dict().items():
+        state[f"ema.{k}"] = _full(v).detach().clone()
+    return state

@@ -91,13 +91,37 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under torchrun (WORLD_SIZE > 1) every rank runs this: the video's tokens are split over
+    the ranks (sequence parallelism) and rank 0 alone writes --out and prints."""
+    from chronotope.distributed.launch import world_size_from_env
+
     _check(args)
+    if world_size_from_env() == 1:
+        return _generate(args, rank=0)
+    import torch.distributed as dist
+
+    from chronotope.distributed.launch import init_from_env
+    from chronotope.distributed.sampling import enable_sequence_parallel_sampling, shared_seed
+
+    rank, _ = init_from_env()
+    try:
+        enable_sequence_parallel_sampling()
+        args.seed = shared_seed(args.seed)  # every rank must draw the same noise
+        return _generate(args, rank=rank)
+    finally:
+        dist.destroy_process_group()
+
+
+def _generate(args: argparse.Namespace, *, rank: int) -> int:
+    import contextlib
+
     from chronotope.data import VideoWriter, read_video
     from chronotope.pipeline.loading import load_pipeline
     from chronotope.pipeline.request import parse_size
 
     pipe = load_pipeline(args.model)
-    if args.quiet:
+    _to_rank_device(pipe)
+    if args.quiet or rank != 0:
         pipe.set_progress_bar_config(disable=True)
     if args.memory_budget is not None:
         pipe.register_to_config(memory_budget_gib=args.memory_budget)
@@ -109,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
     # frames stream into the writer window by window (memory flat in length); the file
     # appears under --out only when generation finished (Ctrl-C leaves nothing there)
-    with VideoWriter(args.out, fps) as writer:
+    writer_cm = VideoWriter(args.out, fps) if rank == 0 else contextlib.nullcontext()
+    with writer_cm as writer:
         out = pipe(
             args.prompt if len(args.prompt) > 1 else args.prompt[0],
             width=width,
@@ -129,8 +154,10 @@ def run(args: argparse.Namespace) -> int:
             connect=None if args.connect is None else tuple(clip(p) for p in args.connect),
             loop=args.loop,
             shot_seconds=args.shot_seconds,
-            frame_sink=writer.write,
+            frame_sink=writer.write if rank == 0 else (lambda frames: None),
         )
+    if rank != 0:
+        return 0
     path = args.out
     meta = {"output": str(path), **out.metadata}
     meta["size"] = f"{meta.pop('width')}x{meta.pop('height')}"
@@ -142,3 +169,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _to_rank_device(pipe) -> None:
+    """Under NCCL the transformer runs on this rank's GPU (the sampler's tokens follow it)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        from chronotope.distributed.parallelize import comm_device
+
+        pipe.transformer.to(comm_device())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import types
 import typing
+from pathlib import Path
 
 from chronotope.errors import UsageError
 from chronotope.flow.masks import TaskMix
@@ -86,13 +88,58 @@ def register(subparsers) -> None:
             help=f"world-tiny: {getattr(base, f.name)}",
             **_flag_kwargs(f.name, hints[f.name]),
         )
+    par = p.add_argument_group(
+        "parallel training",
+        "Under torchrun (WORLD_SIZE > 1) the ranks split each step's global batch of "
+        "--packs-per-step packs; see docs/DISTRIBUTED.md.",
+    )
+    par.add_argument(
+        "--parallel",
+        choices=["ddp", "fsdp"],
+        default="ddp",
+        help="data parallelism: ddp (replicated weights) or fsdp (FSDP2, sharded per block)",
+    )
+    par.add_argument(
+        "--sequence-parallel",
+        action="store_true",
+        help="Ulysses: every rank holds a slice of every pack's tokens (for very long clips)",
+    )
+    par.add_argument(
+        "--packs-per-step",
+        type=int,
+        help="packs in a step's global batch (default: the resumed run's, else WORLD_SIZE; "
+        "1 with --sequence-parallel)",
+    )
+    par.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="recompute each block's activations in backward (less memory, ~30%% more compute)",
+    )
+    par.add_argument("--compile", action="store_true", help="torch.compile each block")
+    par.add_argument(
+        "--mixed-precision",
+        choices=["bf16"],
+        help="with --parallel fsdp: bf16 parameters in compute, fp32 gradient reduction",
+    )
     p.set_defaults(func=run)
+
+
+# flags of how to run, not fields of TrainConfig
+_RUN_FLAGS = (
+    "parallel",
+    "sequence_parallel",
+    "packs_per_step",
+    "activation_checkpointing",
+    "compile",
+    "mixed_precision",
+)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The preset with every flag given on the command line applied (nothing else)."""
     cfg = get_preset(args.preset)
-    given = {k: v for k, v in vars(args).items() if k not in ("preset", "func", "command")}
+    skip = ("preset", "func", "command", *_RUN_FLAGS)
+    given = {k: v for k, v in vars(args).items() if k not in skip}
     top = {k: v for k, v in given.items() if "." not in k}
     for field in _NESTED:
         sub = {k.split(".", 1)[1]: v for k, v in given.items() if k.startswith(f"{field}.")}
@@ -105,16 +152,41 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg.override(**top).validate()
 
 
+def _parallel_requested(args: argparse.Namespace) -> bool:
+    return (
+        args.parallel != "ddp"
+        or args.sequence_parallel
+        or args.packs_per_step is not None
+        or args.activation_checkpointing
+        or args.compile
+        or args.mixed_precision is not None
+    )
+
+
+def _saved_packs_per_step(cfg: TrainConfig) -> int | None:
+    """The global batch of the sharded checkpoint a run would resume, if any."""
+    from chronotope.distributed.checkpoint import is_sharded, latest_complete
+
+    path = latest_complete(Path(cfg.out) / "checkpoints")
+    if path is None or not is_sharded(path):
+        return None
+    return int(json.loads((path / "meta.json").read_text())["packs_per_step"])
+
+
 def run(args: argparse.Namespace) -> int:
     from chronotope.distributed.launch import world_size_from_env
+
+    cfg = config_from_args(args)
+    world = world_size_from_env()
+    saved = _saved_packs_per_step(cfg)
+    if world == 1 and saved is None and not _parallel_requested(args):
+        return _run_single(cfg)  # the plain single-process trainer, unchanged
+    return _run_distributed(args, cfg, world, saved)
+
+
+def _run_single(cfg: TrainConfig) -> int:
     from chronotope.training import Trainer
 
-    if world_size_from_env() > 1:  # every rank would train the same model into the same --out
-        raise UsageError(
-            "`chronotope train` runs one process and is not torchrun-aware yet "
-            "(WORLD_SIZE > 1); see docs/DISTRIBUTED.md for multi-process training"
-        )
-    cfg = config_from_args(args)
     trainer = Trainer(cfg)
     if trainer.resumed_from is not None:
         print(f"resuming from {trainer.resumed_from} (step {trainer.step})")
@@ -125,3 +197,48 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("training stopped before the final model was written")
     print(f"step {result.step}: loss {result.loss:.4f}; final model in {result.final_dir}")
     return 0
+
+
+def _run_distributed(
+    args: argparse.Namespace, cfg: TrainConfig, world: int, saved: int | None
+) -> int:
+    """torchrun: every rank runs this; one process resuming a sharded run runs it alone."""
+    import torch
+    import torch.distributed as dist
+
+    from chronotope.distributed.launch import init_from_env
+    from chronotope.distributed.trainer import DistributedTrainer
+
+    if world == 1 and (args.parallel != "ddp" or args.mixed_precision is not None):
+        raise UsageError(
+            "--parallel fsdp / --mixed-precision need several processes: launch with "
+            "`torchrun --nproc-per-node N -m chronotope.cli.main train ...` (docs/DISTRIBUTED.md)"
+        )
+    rank = init_from_env()[0] if world > 1 else 0
+    try:
+        trainer = DistributedTrainer(
+            cfg,
+            parallel=args.parallel,
+            sequence_parallel=args.sequence_parallel,
+            packs_per_step=args.packs_per_step or saved,
+            activation_checkpointing=args.activation_checkpointing,
+            compile=args.compile,
+            mixed_precision=torch.bfloat16 if args.mixed_precision == "bf16" else None,
+        )
+        say = print if rank == 0 else (lambda *a, **k: None)
+        if trainer.resumed_from is not None:
+            say(f"resuming from {trainer.resumed_from} (step {trainer.step})")
+        n_params = sum(p.numel() for p in trainer.inner.parameters())  # DTensors: global
+        kind = "sequence parallel" if args.sequence_parallel else trainer.mode
+        say(
+            f"model {cfg.model}: {n_params / 1e6:.2f}M parameters; {world} rank(s), {kind}, "
+            f"{trainer.packs_per_step} packs per step; writing to {cfg.out}"
+        )
+        result = trainer.run()
+        if result.final_dir is None:
+            raise UsageError("training stopped before the final model was written")
+        say(f"step {result.step}: loss {result.loss:.4f}; final model in {result.final_dir}")
+        return 0
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from chronotope.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from chronotope.autoencoder.losses import LossWeights
     t = subparsers.add_parser("train-vae", help="train the causal video VAE")
     t.add_argument("--data", required=True, help="'world', a manifest .csv, or a video file")
     t.add_argument(
@@ -30,6 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
     t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    for name, default in asdict(LossWeights()).items():
+        t.add_argument(
+            f"--loss-{name}",
+            type=float,
+            default=default,
+            metavar="W",
+            help=f"weight of the {name.upper()} loss term (default {default:g})",
+        )
     t.add_argument(
         "--crop",
         type=int,
@@ -72,6 +82,7 @@ def load_model(path: Path | None):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from chronotope.autoencoder.losses import LossWeights
     from chronotope.autoencoder.train import TrainConfig, train_vae
 
     cfg = TrainConfig(
@@ -88,6 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         save_every=args.save_every,
         crop=tuple(args.crop),
+        weights=LossWeights(**{k: getattr(args, f"loss_{k}") for k in asdict(LossWeights())}),
     )
     final = train_vae(cfg)
     print(f"saved {final}")

@@ -1,6 +1,7 @@
 """Parallel training: one `parallelize()` for DDP / FSDP2, Ulysses sequence parallelism for
-long videos, pack balancing over ranks, and sharded (DCP) checkpoints. Model files hold none of
-it. See docs/DISTRIBUTED.md."""
+long videos (training and sampling), pack balancing over ranks, and sharded (DCP) checkpoints;
+`chronotope.distributed.trainer.DistributedTrainer` (not imported here: it pulls in the
+training stack) runs them under torchrun. Model files hold none of it. See docs/DISTRIBUTED.md."""
 
 from chronotope.distributed.balance import balance_packs, pack_load
 from chronotope.distributed.checkpoint import (
@@ -10,7 +11,18 @@ from chronotope.distributed.checkpoint import (
     save_sharded,
 )
 from chronotope.distributed.launch import init_from_env, spawn, world_size_from_env
-from chronotope.distributed.parallelize import global_sample_mean, parallelize, unwrap
+from chronotope.distributed.parallelize import (
+    comm_device,
+    global_count,
+    global_sample_mean,
+    parallelize,
+    unwrap,
+)
+from chronotope.distributed.sampling import (
+    disable_sequence_parallel_sampling,
+    enable_sequence_parallel_sampling,
+    sequence_parallel_call,
+)
 from chronotope.distributed.sequence import (
     SequenceShard,
     ShardedSegments,
@@ -25,9 +37,13 @@ __all__ = [
     "ShardedSegments",
     "all_reduce_gradients",
     "balance_packs",
+    "comm_device",
     "disable_sequence_parallel",
+    "disable_sequence_parallel_sampling",
     "enable_sequence_parallel",
+    "enable_sequence_parallel_sampling",
     "export_pretrained",
+    "global_count",
     "global_sample_mean",
     "init_from_env",
     "latest_complete",
@@ -35,6 +51,7 @@ __all__ = [
     "pack_load",
     "parallelize",
     "save_sharded",
+    "sequence_parallel_call",
     "shard_pack",
     "spawn",
     "unwrap",

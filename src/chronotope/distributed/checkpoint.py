@@ -28,7 +28,13 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from chronotope.errors import CorruptFileError
-from chronotope.utils.checkpoint import MARKER, atomic_write_text, complete_checkpoints
+from chronotope.utils.checkpoint import (
+    MARKER,
+    atomic_save_safetensors,
+    atomic_write_text,
+    complete_checkpoints,
+    load_safetensors,
+)
 
 _PREFIX = "step-"
 
@@ -50,14 +56,22 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _state(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+def _state(
+    model: nn.Module, optimizer: torch.optim.Optimizer | None, extra: dict | None = None
+) -> dict:
     """Model (and optimizer) state keyed by parameter names (FQNs), not by rank-local ids:
-    what lets another number of ranks, or another wrapper (DDP, FSDP2, none), load it."""
+    what lets another number of ranks, or another wrapper (DDP, FSDP2, none), load it.
+    `extra` (e.g. EMA weights, plain or DTensor) is saved and loaded in place under its keys."""
     if optimizer is None:
         model_sd, _ = get_state_dict(model, optimizers=[])
-        return {"model": model_sd}
-    model_sd, optim_sd = get_state_dict(model, optimizer)
-    return {"model": model_sd, "optimizer": optim_sd}
+        state = {"model": model_sd}
+    else:
+        model_sd, optim_sd = get_state_dict(model, optimizer)
+        state = {"model": model_sd, "optimizer": optim_sd}
+    for key in extra or {}:
+        if key in state:
+            raise ValueError(f"extra state key {key!r} is reserved")
+    return {**state, **(extra or {})}
 
 
 def save_sharded(
@@ -68,8 +82,15 @@ def save_sharded(
     *,
     meta: dict | None = None,
     keep: int = 3,
+    extra: dict | None = None,
+    files: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> Path:
-    """Every rank calls this; returns `root/step-XXXXXXXX` (complete when it returns)."""
+    """Every rank calls this; returns `root/step-XXXXXXXX` (complete when it returns).
+
+    `extra`: more state dicts for DCP (sharded like the model, e.g. EMA weights). `files`:
+    state every rank holds identically (e.g. the data buffer), written once by rank 0 as
+    `{name}.safetensors` before the marker; read back with `load_files`.
+    """
     root = Path(root)
     final = root / f"{_PREFIX}{step:08d}"
     tmp = root / f".{final.name}.tmp"  # one name all ranks agree on (no pid)
@@ -78,9 +99,13 @@ def save_sharded(
         tmp.mkdir(parents=True)
     _barrier()
     with _quiet():
-        dcp.save(_state(model, optimizer), checkpoint_id=tmp, no_dist=not dist.is_initialized())
+        dcp.save(
+            _state(model, optimizer, extra), checkpoint_id=tmp, no_dist=not dist.is_initialized()
+        )
     _barrier()  # every shard is on disk
     if _rank() == 0:
+        for name, tensors in (files or {}).items():
+            atomic_save_safetensors(dict(tensors), tmp / f"{name}.safetensors")
         atomic_write_text(tmp / "meta.json", json.dumps({"step": step, **(meta or {})}, indent=2))
         atomic_write_text(tmp / MARKER, "ok\n")
         if final.exists():
@@ -102,13 +127,16 @@ def load_sharded(
     path: str | os.PathLike,
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
+    *,
+    extra: dict | None = None,
 ) -> dict:
-    """Load a checkpoint into `model` (and `optimizer`) however they are sharded now; every
-    rank calls this (or one process with no process group). Returns meta.json."""
+    """Load a checkpoint into `model` (and `optimizer`, and the tensors of `extra`, in place)
+    however they are sharded now; every rank calls this (or one process with no process
+    group). Returns meta.json."""
     path = Path(path)
     if not (path / MARKER).exists():
         raise CorruptFileError(f"{path}: checkpoint has no completion marker (incomplete write)")
-    state = _state(model, optimizer)
+    state = _state(model, optimizer, extra)
     # fills `state` in place, resharding to however the model is sharded now
     with _quiet():
         dcp.load(state, checkpoint_id=path, no_dist=not dist.is_initialized())
@@ -119,6 +147,17 @@ def load_sharded(
         optim_state_dict=state.get("optimizer", {}),
     )
     return json.loads((path / "meta.json").read_text())
+
+
+def load_files(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
+    """The `files` a checkpoint was saved with: {name: tensors}."""
+    return {p.stem: load_safetensors(p) for p in sorted(Path(path).glob("*.safetensors"))}
+
+
+def is_sharded(path: str | os.PathLike) -> bool:
+    """Whether a checkpoint folder was written by `save_sharded` (DCP) rather than by the
+    single-process `chronotope.utils.checkpoint.save_checkpoint`."""
+    return (Path(path) / ".metadata").is_file()
 
 
 def export_pretrained(path: str | os.PathLike, model: nn.Module, out: str | os.PathLike) -> Path:

@@ -96,6 +96,20 @@ def global_sample_mean(
     `local_sum` is the sum of this rank's per-sample losses (for `flow_loss` over one pack:
     its loss times the pack's sample count); ranks may hold different numbers of samples.
     """
-    count = torch.tensor([float(local_count)])
-    dist.all_reduce(count, group=group)  # samples in the global batch
-    return local_sum * (dist.get_world_size(group) / count.item())
+    return local_sum * (dist.get_world_size(group) / global_count(local_count, group))
+
+
+def global_count(local_count: int, group: dist.ProcessGroup | None = None) -> int:
+    """Sum of a per-rank count over the group (the global batch's samples); known before any
+    forward, so gradient accumulation over several packs can scale each pack's loss."""
+    count = torch.tensor([float(local_count)], device=comm_device(group))
+    dist.all_reduce(count, group=group)
+    return int(count.item())
+
+
+def comm_device(group: dist.ProcessGroup | None = None) -> torch.device:
+    """Where a small tensor for a collective must live: the current GPU under NCCL (which
+    takes no CPU tensors), the CPU under gloo. The same code runs on both."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

@@ -93,6 +93,16 @@ def _info(job: Job, patch: tuple[int, int, int], n: int) -> SampleInfo:
     return SampleInfo((t // patch[0], h // patch[1], w // patch[2]), patch, c, job.text.shape[0])
 
 
+def call_transformer(transformer: DiT, *args: object) -> torch.Tensor:
+    """The plain transformer call of a solver step."""
+    return transformer(*args)
+
+
+# every solver step's transformer call goes through this name (looked up at call time):
+# `chronotope.distributed.sampling` swaps it to split the tokens over ranks (torchrun)
+transformer_call: Callable[..., torch.Tensor] = call_transformer
+
+
 def _guided_model_fn(
     transformer: DiT, batch: PackedBatch, uncond_text: torch.Tensor, guidance: float, autocast: bool
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -114,7 +124,8 @@ def _guided_model_fn(
         if guided:
             x, sigma = torch.cat([x, x]), torch.cat([sigma, sigma])
         with use_autocast(x.device.type, enabled=autocast):
-            v = transformer(x, sigma, positions, segments, text, text_segments).float()
+            v = transformer_call(transformer, x, sigma, positions, segments, text, text_segments)
+            v = v.float()
         if not guided:
             return v
         v_c, v_u = v[:length], v[length:]
