@@ -9,7 +9,11 @@ safetensors-only storage) with `streaming` (time chunks + blended spatial tiles)
 Default preset "world" (ft=4, fs=8, C=16, 3.1M parameters, 12 MB fp32): 2x2 pixels are folded
 into channels first, since full-resolution convolutions dominated the CPU step time (a
 patch-1 design with 32 channels at 64 px took ~2x longer per step); C=16 beat C=8 in a
-5-minute pilot on world clips (19.3 vs 18.1 dB train PSNR at step 175, same step time).
+5-minute pilot on world clips (19.3 vs 18.1 dB train PSNR at step 175, same step time). An
+fs=4, C=8 variant (patch 1, 24 base channels) took 1.8 s per step against 0.75 s and was not
+ahead at equal wall time (~19.5 dB after 3 minutes), so fs=8 stays. What mattered more was the
+loss: with L1 alone small objects faded for thousands of steps (23 dB at step 2365); adding MSE
+brought their colors back within ~600 steps (27 dB at step 3800), see `losses`.
 """
 
 from chronotope.autoencoder.presets import VAE_PRESETS, VAEPreset, get_preset

@@ -27,7 +27,6 @@ VAE_PRESETS: dict[str, VAEPreset] = {
     # see docs in chronotope/autoencoder/__init__.py
     "world": VAEPreset(),
     "world-c8": VAEPreset(latent_channels=8),
-    "world-f4": VAEPreset(spatial_factor=4, latent_channels=8, base_channels=24, patch_size=1),
     # tests only: a few thousand parameters, runs in milliseconds
     "tiny": VAEPreset(latent_channels=4, base_channels=8, channel_mults=(1, 1, 2, 2), patch_size=1),
 }
