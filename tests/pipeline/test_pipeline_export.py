@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from chronotope.autoencoder import CausalVAE
 from chronotope.pipeline.export import export_pipeline
@@ -34,3 +35,20 @@ def test_train_export_generate(tmp_path):
     loaded.set_progress_bar_config(disable=True)
     out = loaded("a red circle", num_frames=5, seed=0)
     assert out.frames.shape == (5, 32, 32, 3) and out.frames.dtype == np.uint8
+
+    # fp16 storage: half-size files, fp32 modules on load, the same frames as the returned pipe
+    half = export_pipeline(
+        tmp_path / "run" / "final", tmp_path / "half", storage_dtype=torch.float16, steps=2
+    )
+    weights = tmp_path / "half" / "transformer" / "diffusion_pytorch_model.safetensors"
+    assert {t.dtype for t in load_file(weights).values()} == {torch.float16}
+    full = tmp_path / "pipe" / "transformer" / "diffusion_pytorch_model.safetensors"
+    assert weights.stat().st_size < 0.6 * full.stat().st_size
+    loaded_half = load_pipeline(tmp_path / "half")
+    assert {p.dtype for p in loaded_half.transformer.parameters()} == {torch.float32}
+    assert {p.dtype for p in loaded_half.vae.parameters()} == {torch.float32}
+    for p in (half, loaded_half):
+        p.set_progress_bar_config(disable=True)
+    a = half("a red circle", num_frames=5, seed=0).frames
+    b = loaded_half("a red circle", num_frames=5, seed=0).frames
+    np.testing.assert_array_equal(a, b)

@@ -17,15 +17,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     p.add_argument("--steps", type=int, help="default solver steps of the pipeline")
     p.add_argument("--guidance", type=float, help="default guidance scale of the pipeline")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float16", "bfloat16"),
+        default="float32",
+        help="how weights are stored (loading always computes in float32 on CPUs without "
+        "fast bf16); float16 halves the files",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from chronotope.pipeline.export import export_pipeline
+    from chronotope.pipeline.export import STORAGE_DTYPES, export_pipeline
 
     overrides = {
         k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None
     }
-    export_pipeline(args.final, args.out, **overrides)
+    export_pipeline(args.final, args.out, storage_dtype=STORAGE_DTYPES[args.dtype], **overrides)
     print(f"wrote {args.out}")
     return 0

@@ -12,6 +12,7 @@ from chronotope.errors import UsageError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from chronotope.autoencoder.losses import LossWeights
+
     t = subparsers.add_parser("train-vae", help="train the causal video VAE")
     t.add_argument("--data", required=True, help="'world', a manifest .csv, or a video file")
     t.add_argument(

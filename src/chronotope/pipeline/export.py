@@ -2,6 +2,10 @@
 
 Everything sampling must reproduce from training travels in the pipeline's config: the time
 shift anchors, fps, the text encoder's max length, the native size and the longest window.
+
+`storage_dtype=torch.float16` halves the files (the bundled model: 9.2M + 3.1M parameters, 49 MB
+in fp32, 25 MB in fp16); loading always builds fp32 modules (`load_pipeline`), so the weights are
+rounded to fp16 once and computed in fp32 where bf16 has no fast path.
 """
 
 from __future__ import annotations
@@ -11,12 +15,23 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
 from chronotope.errors import UsageError
 
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-def export_pipeline(final_dir: str | os.PathLike, dest: str | os.PathLike, **overrides):
+
+def export_pipeline(
+    final_dir: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    storage_dtype: torch.dtype = torch.float32,
+    **overrides,
+):
     """Build a `ChronotopePipeline` from `final_dir` (transformer/, vae/, training.json), save it
-    to `dest` and return it. `overrides` set pipeline config fields (steps, guidance...)."""
+    to `dest` with weights stored as `storage_dtype` and return it (fp32, as `load_pipeline`
+    would). `overrides` set pipeline config fields (steps, guidance...)."""
     from chronotope.autoencoder import CausalVAE
     from chronotope.model import DiT
     from chronotope.pipeline.pipeline import ChronotopePipeline
@@ -48,5 +63,12 @@ def export_pipeline(final_dir: str | os.PathLike, dest: str | os.PathLike, **ove
         CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval(),
         **settings,
     )
+    if storage_dtype not in STORAGE_DTYPES.values():
+        raise UsageError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
+    for module in (pipe.transformer, pipe.vae):
+        module.to(storage_dtype)
     pipe.save_pretrained(dest)
+    for module in (pipe.transformer, pipe.vae):
+        # the rounded weights, as a later load sees them
+        module.to(torch.float32)
     return pipe

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from chronotope.errors import UsageError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "world"
@@ -35,5 +37,8 @@ def load_pipeline(path: str | os.PathLike | None = None):
     finally:
         dlogging.set_verbosity(verbosity)
         dlogging.enable_progress_bar()
+    for module in (pipe.transformer, pipe.vae):
+        if any(p.dtype != torch.float32 for p in module.parameters()):
+            module.float()  # weights stored in fp16/bf16 compute in fp32 (autocast picks bf16)
     pipe.set_progress_bar_config(leave=False)
     return pipe
