@@ -40,12 +40,21 @@ def _world(pipe, seed: int, frames: int, **overrides) -> np.ndarray:
     return clip.frames
 
 
+def _wide(pipe) -> tuple[int, int]:
+    """(width, height) of a 16:9 frame whose short side is the model's native short side,
+    the long side rounded to the pipeline's grid (64 px -> 112x64)."""
+    short, grid = min(pipe.config.width, pipe.config.height), pipe.grid_multiple
+    return max(grid, round(short * 16 / 9 / grid) * grid), short
+
+
 ITEMS = [
     DemoItem(
         "text_to_video",
         "text-to-video (16:9)",
         "a red circle moves right",
-        lambda p, s: p("a red circle moves right", seconds=4, seed=s),
+        lambda p, s: p(
+            "a red circle moves right", width=_wide(p)[0], height=_wide(p)[1], seconds=4, seed=s
+        ),
     ),
     DemoItem(
         "vertical",
@@ -53,8 +62,8 @@ ITEMS = [
         "a yellow triangle falls and bounces",
         lambda p, s: p(
             "a yellow triangle falls and bounces",
-            width=p.config.height,
-            height=p.config.width,
+            width=_wide(p)[1],
+            height=_wide(p)[0],
             seconds=4,
             seed=s,
         ),

@@ -89,3 +89,18 @@ def test_unknown_schedule_is_refused(tmp_path):
 
     with pytest.raises(UsageError, match="'constant' or 'cosine'"):
         _cfg(tmp_path, schedule="linear")
+
+
+def test_freeze_encoder_keeps_latents_bit_exact_while_the_decoder_trains(tmp_path, shapes):
+    first = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path, steps=3), source=shapes()))
+    a = {k: v.clone() for k, v in first.state_dict().items()}
+    stats = (list(first.config.latents_mean), list(first.config.latents_std))
+    cfg = _cfg(tmp_path, steps=6, resume=True, freeze_encoder=True)
+    b = CausalVAE.from_pretrained(train_vae(cfg, source=shapes())).state_dict()
+    enc = [k for k in a if k.startswith("encoder.")]
+    dec = [k for k in a if k.startswith("decoder.")]
+    assert enc and dec and len(enc) + len(dec) == len(a)
+    assert all(torch.equal(a[k], b[k]) for k in enc)  # the latent space did not move
+    assert any(not torch.equal(a[k], b[k]) for k in dec)  # the decoder did
+    vae = CausalVAE.from_pretrained(tmp_path / "final")
+    assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats

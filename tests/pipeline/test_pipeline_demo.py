@@ -19,7 +19,7 @@ def test_demo_covers_every_task():
 
 
 def test_demo_writes_videos_and_a_page(tiny_pipe, tmp_path):
-    items = [i for i in ITEMS if i.name in ("image", "vertical", "connect")]
+    items = [i for i in ITEMS if i.name in ("image", "text_to_video", "vertical", "connect")]
     page = run_demo(tiny_pipe, tmp_path, items=items, log=lambda *_: None)
     html = page.read_text()
     for item in items:
@@ -27,7 +27,9 @@ def test_demo_writes_videos_and_a_page(tiny_pipe, tmp_path):
         assert f.exists() and f.name in html and item.prompt in html
     assert read_video(tmp_path / "image.png").frames.shape[0] == 1
     vertical = read_video(tmp_path / "vertical.mp4").frames
-    assert vertical.shape[1] > vertical.shape[2]  # 9:16
+    wide = read_video(tmp_path / "text_to_video.mp4").frames
+    assert vertical.shape[1] > vertical.shape[2]  # 9:16, whatever the native size
+    assert wide.shape[2] > wide.shape[1] and wide.shape[1:3] == vertical.shape[2:0:-1]  # 16:9
 
 
 def test_world_demo_without_a_model(tmp_path):

@@ -3,17 +3,20 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from chronotope.autoencoder import CausalVAE
+from chronotope.errors import UsageError
 from chronotope.pipeline.export import export_pipeline
 from chronotope.pipeline.loading import load_pipeline
 from chronotope.training import Trainer
 from chronotope.training.config import get_preset
 
 
-def test_train_export_generate(tmp_path):
+def _train_tiny(tmp_path) -> None:
+    """A 3-step latent-space run in tmp_path/run on a random tiny VAE in tmp_path/vae."""
     torch.manual_seed(0)
     vae = CausalVAE.from_preset("tiny")
     vae.set_latent_stats(torch.zeros(4), torch.ones(4))
@@ -28,6 +31,11 @@ def test_train_export_generate(tmp_path):
         out=str(tmp_path / "run"),
     )
     Trainer(cfg).run()
+
+
+def test_train_export_generate(tmp_path):
+    _train_tiny(tmp_path)
+    cfg = get_preset("test")
     pipe = export_pipeline(tmp_path / "run" / "final", tmp_path / "pipe", steps=2)
     assert pipe.config.width == 32 and pipe.config.fps == 8.0
     assert pipe.config.shift == cfg.to_dict()["shift"]
@@ -52,3 +60,29 @@ def test_train_export_generate(tmp_path):
     a = half("a red circle", num_frames=5, seed=0).frames
     b = loaded_half("a red circle", num_frames=5, seed=0).frames
     np.testing.assert_array_equal(a, b)
+
+
+def test_export_swaps_in_a_decoder_only_when_the_latent_space_is_the_same(tmp_path):
+    _train_tiny(tmp_path)
+    final = tmp_path / "run" / "final"
+    tuned = CausalVAE.from_pretrained(tmp_path / "vae")
+    with torch.no_grad():
+        next(tuned.decoder.parameters()).add_(0.5)  # what --freeze-encoder training changes
+    tuned.save_pretrained(tmp_path / "tuned")
+    pipe = export_pipeline(final, tmp_path / "pipe", vae_dir=tmp_path / "tuned")
+    ours = pipe.vae.state_dict()
+    assert all(torch.equal(ours[k], v) for k, v in tuned.state_dict().items())
+
+    moved = CausalVAE.from_pretrained(tmp_path / "vae")
+    with torch.no_grad():
+        next(moved.encoder.parameters()).add_(1e-3)
+    moved.save_pretrained(tmp_path / "moved")
+    with pytest.raises(UsageError, match="encoder differs"):
+        export_pipeline(final, tmp_path / "bad", vae_dir=tmp_path / "moved")
+
+    restat = CausalVAE.from_pretrained(tmp_path / "vae")
+    restat.set_latent_stats(torch.zeros(4), 2 * torch.ones(4))
+    restat.save_pretrained(tmp_path / "restat")
+    with pytest.raises(UsageError, match="latents_std"):
+        export_pipeline(final, tmp_path / "bad", vae_dir=tmp_path / "restat")
+    assert not (tmp_path / "bad").exists()  # refused before anything was written

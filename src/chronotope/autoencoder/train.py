@@ -1,4 +1,4 @@
-"""VAE training: L1 + edge + small KL, AdamW, bf16 autocast, atomic checkpoints, exact resume.
+"""VAE training: L1 + MSE + edge + small KL, AdamW, bf16 autocast, atomic checkpoints, exact resume.
 
 Resume is exact because everything a step depends on is restored or recomputed: weights,
 AdamW state, torch/numpy/python RNG (posterior noise), and the batch, which is a pure function
@@ -53,6 +53,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     resume: bool = False
+    # train the decoder only: the encoder (and so every latent and the latent statistics) stays
+    # bit-exact, so a DiT trained on this VAE's latents stays valid while the decoder improves
+    freeze_encoder: bool = False
     sample_every: int = 250
     save_every: int = 500
     crop: tuple[int, int] = (64, 64)  # (H, W) crops for video data
@@ -147,6 +150,7 @@ def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
         model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
     )
     step = _restore(cfg, model, opt) if cfg.resume else 0
+    model.encoder.requires_grad_(not cfg.freeze_encoder)  # AdamW skips params with no grad
     if not cfg.resume and latest_checkpoint(cfg.out / "checkpoints") is not None:
         raise UsageError(f"{cfg.out} already has checkpoints; pass --resume or a new --out")
     source = source or build_source(cfg)

@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how weights are stored (loading always computes in float32 on CPUs without "
         "fast bf16); float16 halves the files",
     )
+    p.add_argument(
+        "--vae",
+        type=Path,
+        help="a VAE folder whose decoder was trained further (train-vae --resume "
+        "--freeze-encoder); refused unless its encoder equals the one the DiT learned on",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None
     }
-    export_pipeline(args.final, args.out, storage_dtype=STORAGE_DTYPES[args.dtype], **overrides)
+    export_pipeline(
+        args.final,
+        args.out,
+        storage_dtype=STORAGE_DTYPES[args.dtype],
+        vae_dir=args.vae,
+        **overrides,
+    )
     print(f"wrote {args.out}")
     return 0

@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    t.add_argument(
+        "--freeze-encoder",
+        action="store_true",
+        help="train the decoder only (latents stay bit-exact: a DiT trained on them stays valid)",
+    )
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
     t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     for name, default in asdict(LossWeights()).items():
@@ -97,6 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         seed=args.seed,
         resume=args.resume,
+        freeze_encoder=args.freeze_encoder,
         sample_every=args.sample_every,
         save_every=args.save_every,
         crop=tuple(args.crop),

@@ -27,11 +27,13 @@ def export_pipeline(
     dest: str | os.PathLike,
     *,
     storage_dtype: torch.dtype = torch.float32,
+    vae_dir: str | os.PathLike | None = None,
     **overrides,
 ):
     """Build a `ChronotopePipeline` from `final_dir` (transformer/, vae/, training.json), save it
     to `dest` with weights stored as `storage_dtype` and return it (fp32, as `load_pipeline`
-    would). `overrides` set pipeline config fields (steps, guidance...)."""
+    would). `vae_dir`: a VAE whose decoder was trained further with `train-vae --freeze-encoder`
+    (see `same_latent_space`). `overrides` set pipeline config fields (steps, guidance...)."""
     from chronotope.autoencoder import CausalVAE
     from chronotope.model import DiT
     from chronotope.pipeline.pipeline import ChronotopePipeline
@@ -58,9 +60,14 @@ def export_pipeline(
         text_max_length=int(info.get("text_max_length", 128)),
     )
     settings.update(overrides)
+    vae = CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval()
+    if vae_dir is not None:
+        tuned = CausalVAE.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()
+        same_latent_space(vae, tuned, name=str(vae_dir))
+        vae = tuned
     pipe = ChronotopePipeline(
         DiT.from_pretrained(final / "transformer", low_cpu_mem_usage=False).eval(),
-        CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval(),
+        vae,
         **settings,
     )
     if storage_dtype not in STORAGE_DTYPES.values():
@@ -72,3 +79,24 @@ def export_pipeline(
         # the rounded weights, as a later load sees them
         module.to(torch.float32)
     return pipe
+
+
+def same_latent_space(trained, tuned, *, name: str) -> None:
+    """Refuse a VAE whose latents differ from those the DiT was trained on: its config (latent
+    statistics included) and every encoder tensor must equal the training VAE's bit for bit,
+    which `train-vae --freeze-encoder` guarantees; only the decoder may differ."""
+
+    def public(config) -> dict:  # without diffusers' bookkeeping (_name_or_path, versions)
+        return {k: v for k, v in config.items() if not k.startswith("_")}
+
+    theirs, ours = public(tuned.config), public(trained.config)
+    if theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise UsageError(f"--vae {name}: config differs from the training VAE in {', '.join(diff)}")
+    a, b = trained.encoder.state_dict(), tuned.encoder.state_dict()
+    moved = [k for k in a if not torch.equal(a[k], b[k])]
+    if moved:
+        raise UsageError(
+            f"--vae {name}: its encoder differs from the one the DiT was trained on ({moved[0]}, "
+            f"{len(moved)} tensors); only a decoder trained with --freeze-encoder can be swapped in"
+        )
