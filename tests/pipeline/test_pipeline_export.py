@@ -39,6 +39,13 @@ def test_train_export_generate(tmp_path):
     pipe = export_pipeline(tmp_path / "run" / "final", tmp_path / "pipe", steps=2)
     assert pipe.config.width == 32 and pipe.config.fps == 8.0
     assert pipe.config.shift == cfg.to_dict()["shift"]
+    for part in ("transformer", "vae", "model_index.json"):  # no path of the exporting machine
+        files = (
+            [tmp_path / "pipe" / part]
+            if part.endswith(".json")
+            else [tmp_path / "pipe" / part / "config.json"]
+        )
+        assert all(str(tmp_path) not in f.read_text() for f in files)
     loaded = load_pipeline(tmp_path / "pipe")
     loaded.set_progress_bar_config(disable=True)
     out = loaded("a red circle", num_frames=5, seed=0)

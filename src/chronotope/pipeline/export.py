@@ -75,6 +75,11 @@ def export_pipeline(
     for module in (pipe.transformer, pipe.vae):
         module.to(storage_dtype)
     pipe.save_pretrained(dest)
+    for component in ("transformer", "vae"):  # where the weights came from is this machine's
+        path = Path(dest) / component / "config.json"  # business: a shipped folder names no path
+        config = json.loads(path.read_text())
+        config.pop("_name_or_path", None)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     for module in (pipe.transformer, pipe.vae):
         # the rounded weights, as a later load sees them
         module.to(torch.float32)
@@ -82,16 +87,24 @@ def export_pipeline(
 
 
 def same_latent_space(trained, tuned, *, name: str) -> None:
-    """Refuse a VAE whose latents differ from those the DiT was trained on: its config (latent
-    statistics included) and every encoder tensor must equal the training VAE's bit for bit,
-    which `train-vae --freeze-encoder` guarantees; only the decoder may differ."""
+    """Refuse a VAE whose latents differ from those the DiT was trained on: every encoder tensor
+    must equal the training VAE's bit for bit (which `train-vae --freeze-encoder` guarantees),
+    the rest of the config must be equal and the latent statistics equal up to float rounding
+    (they are re-measured at the end of each run, and the sum order depends on the thread
+    count). The training VAE's statistics are then copied over, so the DiT sees exactly the
+    normalization it learned with; only the decoder differs."""
+    stats = ("latents_mean", "latents_std")
 
     def public(config) -> dict:  # without diffusers' bookkeeping (_name_or_path, versions)
-        return {k: v for k, v in config.items() if not k.startswith("_")}
+        return {k: v for k, v in config.items() if not k.startswith("_") and k not in stats}
 
     theirs, ours = public(tuned.config), public(trained.config)
-    if theirs != ours:
-        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    for key in stats:
+        a, b = (torch.tensor(v.config[key] or [math.nan]) for v in (trained, tuned))
+        if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-5, atol=1e-5):
+            diff.append(key)
+    if diff:
         raise UsageError(f"--vae {name}: config differs from the training VAE in {', '.join(diff)}")
     a, b = trained.encoder.state_dict(), tuned.encoder.state_dict()
     moved = [k for k in a if not torch.equal(a[k], b[k])]
@@ -100,3 +113,6 @@ def same_latent_space(trained, tuned, *, name: str) -> None:
             f"--vae {name}: its encoder differs from the one the DiT was trained on ({moved[0]}, "
             f"{len(moved)} tensors); only a decoder trained with --freeze-encoder can be swapped in"
         )
+    tuned.set_latent_stats(
+        torch.tensor(trained.config.latents_mean), torch.tensor(trained.config.latents_std)
+    )
