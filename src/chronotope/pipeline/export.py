@@ -33,7 +33,7 @@ def export_pipeline(
     """Build a `ChronotopePipeline` from `final_dir` (transformer/, vae/, training.json), save it
     to `dest` with weights stored as `storage_dtype` and return it (fp32, as `load_pipeline`
     would). `vae_dir`: a VAE whose decoder was trained further with `train-vae --freeze-encoder`
-    (see `same_latent_space`). `overrides` set pipeline config fields (steps, guidance...)."""
+    (see `check_same_latent_space`). `overrides` set pipeline config fields (steps, guidance...)."""
     from chronotope.autoencoder import CausalVAE
     from chronotope.model import DiT
     from chronotope.pipeline.pipeline import ChronotopePipeline
@@ -63,7 +63,11 @@ def export_pipeline(
     vae = CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval()
     if vae_dir is not None:
         tuned = CausalVAE.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()
-        same_latent_space(vae, tuned, name=str(vae_dir))
+        check_same_latent_space(vae, tuned, name=str(vae_dir))
+        # the DiT's exact normalization (the tuned run re-measured it, equal up to rounding)
+        tuned.set_latent_stats(
+            torch.tensor(vae.config.latents_mean), torch.tensor(vae.config.latents_std)
+        )
         vae = tuned
     pipe = ChronotopePipeline(
         DiT.from_pretrained(final / "transformer", low_cpu_mem_usage=False).eval(),
@@ -86,13 +90,12 @@ def export_pipeline(
     return pipe
 
 
-def same_latent_space(trained, tuned, *, name: str) -> None:
+def check_same_latent_space(trained, tuned, *, name: str) -> None:
     """Refuse a VAE whose latents differ from those the DiT was trained on: every encoder tensor
     must equal the training VAE's bit for bit (which `train-vae --freeze-encoder` guarantees),
     the rest of the config must be equal and the latent statistics equal up to float rounding
     (they are re-measured at the end of each run, and the sum order depends on the thread
-    count). The training VAE's statistics are then copied over, so the DiT sees exactly the
-    normalization it learned with; only the decoder differs."""
+    count)."""
     stats = ("latents_mean", "latents_std")
 
     def public(config) -> dict:  # without diffusers' bookkeeping (_name_or_path, versions)
@@ -113,6 +116,3 @@ def same_latent_space(trained, tuned, *, name: str) -> None:
             f"--vae {name}: its encoder differs from the one the DiT was trained on ({moved[0]}, "
             f"{len(moved)} tensors); only a decoder trained with --freeze-encoder can be swapped in"
         )
-    tuned.set_latent_stats(
-        torch.tensor(trained.config.latents_mean), torch.tensor(trained.config.latents_std)
-    )

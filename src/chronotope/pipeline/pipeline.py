@@ -22,7 +22,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from chronotope.autoencoder import CausalVAE
-from chronotope.autoencoder.streaming import TileSpec
+from chronotope.autoencoder.streaming import TileSpec, auto_tile
 from chronotope.data import to_tensor
 from chronotope.errors import UsageError
 from chronotope.model import DiT, TextEncoder
@@ -180,8 +180,7 @@ class ChronotopePipeline(DiffusionPipeline):
     TILE_LATENT = 64
 
     def _tile(self, h: int, w: int) -> TileSpec | None:
-        spec = TileSpec(size=self.TILE_LATENT, overlap=8)
-        return spec if max(h, w) // self.fs > spec.size else None
+        return auto_tile(h // self.fs, w // self.fs, TileSpec(size=self.TILE_LATENT, overlap=8))
 
     def _tile_pixels(self) -> int:
         return (self.TILE_LATENT * self.fs) ** 2
