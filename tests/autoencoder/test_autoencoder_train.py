@@ -104,3 +104,22 @@ def test_freeze_encoder_keeps_latents_bit_exact_while_the_decoder_trains(tmp_pat
     assert any(not torch.equal(a[k], b[k]) for k in dec)  # the decoder did
     vae = CausalVAE.from_pretrained(tmp_path / "final")
     assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats
+
+
+def test_init_starts_from_a_trained_vae_and_refuses_another_preset(tmp_path, shapes):
+    import pytest
+
+    from chronotope.errors import UsageError
+
+    first = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path / "a", steps=3), source=shapes()))
+    a = {k: v.clone() for k, v in first.state_dict().items()}
+    stats = (list(first.config.latents_mean), list(first.config.latents_std))
+    cfg = _cfg(tmp_path / "b", steps=1, init=tmp_path / "a" / "final", freeze_encoder=True, lr=0.1)
+    b = CausalVAE.from_pretrained(train_vae(cfg, source=shapes())).state_dict()
+    enc = [k for k in a if k.startswith("encoder.")]
+    assert all(torch.equal(a[k], b[k]) for k in enc)  # started from it, encoder frozen
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+    vae = CausalVAE.from_pretrained(tmp_path / "b" / "final")
+    assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats
+    with pytest.raises(UsageError, match="--init"):
+        train_vae(_cfg(tmp_path / "c", preset="world", init=tmp_path / "a" / "final"))

@@ -41,3 +41,40 @@ def test_place_refuses_wrong_size_or_overflow():
         c.place(np.zeros((16, 8, 3), np.uint8), 0)
     with pytest.raises(UsageError, match="does not fit"):
         c.place(frames(3), 3)
+
+
+def test_feathered_splice_carries_the_residual_across_the_seam():
+    # known frames 0..4 are 100; the decoder made everything 10 brighter (its reconstruction error)
+    c = Canvas(17, 8, 8, 4).place(np.full((5, 8, 8, 3), 100, np.uint8), 0)
+    gen = np.full((17, 8, 8, 3), 110, np.uint8)
+    plain = c.splice(gen)
+    out = c.splice(gen, feather=4)
+    assert np.array_equal(out[:5], c.frames[:5])  # given frames stay bit-exact
+    seam_plain = int(plain[5, 0, 0, 0]) - int(plain[4, 0, 0, 0])
+    levels = [int(x[0, 0, 0]) for x in out]
+    assert seam_plain == 10
+    # residual -10 fades in equal steps of 10/5: 102, 104, 106, 108, then the decoded 110
+    assert levels[5:10] == [102, 104, 106, 108, 110]
+    assert (out[10:] == gen[10:]).all()  # beyond the feather the decoded frames are untouched
+
+
+def test_feathered_bridge_blends_both_residuals_linearly():
+    # A ends at 50, B starts at 70, both decoded as 60, like the 3-frame bridge between them
+    c = Canvas(9, 4, 4, 4).place(np.full((5, 4, 4, 3), 50, np.uint8), 0)
+    c.place(np.full((1, 4, 4, 3), 70, np.uint8), 8)
+    gen = np.full((9, 4, 4, 3), 60, np.uint8)
+    out = c.splice(gen, feather=8)  # longer than the bridge: it fades over the bridge's 3 frames
+    # residuals -10 (A side) and +10 (B side), weights 3/4, 2/4, 1/4 from each end
+    assert [int(x[0, 0, 0]) for x in out[4:]] == [50, 55, 60, 65, 70]
+
+
+def test_feathered_splice_leaves_no_ghost_where_an_object_moved_away():
+    known = np.full((1, 8, 8, 3), 20, np.uint8)
+    known[0, 2:5, 0:3] = 200  # an object at the left, sharp
+    c = Canvas(5, 8, 8, 4).place(known, 0)
+    gen = np.full((5, 8, 8, 3), 30, np.uint8)  # the decoder: background 10 levels too bright,
+    gen[0, 2:5, 0:3] = 150  # the object too dark, and in frame 1 the object has moved right
+    gen[1:, 2:5, 5:8] = 150
+    out = c.splice(gen, feather=4)
+    assert out[1, 0, 0, 0] == 30 - 8  # static background: 4/5 of its residual -10
+    assert out[1, 3, 1, 0] == 30  # where the object was: nothing of its residual (+50)

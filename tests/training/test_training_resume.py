@@ -71,3 +71,18 @@ def test_resume_refuses_a_different_model(tmp_path, clips, text_encoder):
     Trainer(_cfg(tmp_path), stream_factory=clips, text_encoder=text_encoder).run(max_steps=1)
     with pytest.raises(UsageError, match="width"):
         Trainer(_cfg(tmp_path).override(width=32), stream_factory=clips, text_encoder=text_encoder)
+
+
+def test_init_starts_from_a_final_model_with_a_fresh_optimizer(tmp_path, clips, text_encoder):
+    first = Trainer(_cfg(tmp_path / "a"), stream_factory=clips, text_encoder=text_encoder)
+    final = first.run().final_dir
+    cfg = _cfg(tmp_path / "b").override(init=str(final))
+    tuned = Trainer(cfg, stream_factory=clips, text_encoder=text_encoder)
+    trained = first.ema.state_dict()  # final/ holds the EMA weights
+    for k, v in tuned.model.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    assert tuned.step == 0 and not tuned.opt.state  # a new run, not a resume
+    with pytest.raises(UsageError, match="--init .*width"):
+        Trainer(cfg.override(width=32), stream_factory=clips, text_encoder=text_encoder)
+    with pytest.raises(UsageError, match="no DiT folder"):
+        Trainer(cfg.override(init=str(tmp_path)), stream_factory=clips, text_encoder=text_encoder)

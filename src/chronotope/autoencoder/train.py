@@ -56,6 +56,9 @@ class TrainConfig:
     # train the decoder only: the encoder (and so every latent and the latent statistics) stays
     # bit-exact, so a DiT trained on this VAE's latents stays valid while the decoder improves
     freeze_encoder: bool = False
+    # start from this trained VAE (a save_pretrained folder, or a pipeline folder's vae/) instead
+    # of a random init; with freeze_encoder its latent statistics are kept as they are
+    init: Path | None = None
     sample_every: int = 250
     save_every: int = 500
     crop: tuple[int, int] = (64, 64)  # (H, W) crops for video data
@@ -119,6 +122,28 @@ def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> 
     return int(meta["step"])
 
 
+def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
+    folder = Path(cfg.init)
+    if (folder / "model_index.json").is_file():  # a pipeline folder: its VAE
+        folder = folder / "vae"
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"--init {folder}: not a VAE folder written by save_pretrained")
+    source = CausalVAE.from_pretrained(folder)
+    for key, mine in model.config.items():
+        if key.startswith("_") or key in ("latents_mean", "latents_std"):
+            continue
+        if json.loads(json.dumps(mine)) != json.loads(json.dumps(source.config.get(key))):
+            raise UsageError(
+                f"--init {folder}: its {key} is {source.config.get(key)}, preset "
+                f"{cfg.preset!r} has {mine}"
+            )
+    model.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+    if source.config.latents_mean is not None:
+        model.set_latent_stats(
+            torch.tensor(source.config.latents_mean), torch.tensor(source.config.latents_std)
+        )
+
+
 def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
     opt_tensors, skeleton = optimizer_state_tensors(opt)
     meta = {"preset": cfg.preset, "data": cfg.data, "seed": cfg.seed, "optimizer": skeleton}
@@ -149,6 +174,8 @@ def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
     )
+    if cfg.init is not None:
+        _load_init(cfg, model)  # a resumed checkpoint (below) still wins
     step = _restore(cfg, model, opt) if cfg.resume else 0
     model.encoder.requires_grad_(not cfg.freeze_encoder)  # AdamW skips params with no grad
     if not cfg.resume and latest_checkpoint(cfg.out / "checkpoints") is not None:
@@ -196,9 +223,11 @@ def _sample(model: CausalVAE, video: torch.Tensor, path: Path) -> None:
 def finish(model: CausalVAE, source: BatchSource, cfg: TrainConfig) -> Path:
     """Measure latent statistics on held-in batches, then `save_pretrained(out/final)`."""
     model.eval()
-    batches = (source.batch(-2 - i) for i in range(cfg.stats_batches))
-    mean, std = compute_latent_stats(model, batches)
-    model.set_latent_stats(mean, std)
+    if not (cfg.freeze_encoder and model.config.latents_mean is not None):
+        # (a frozen encoder keeps the statistics it came with: its latents have not changed)
+        batches = (source.batch(-2 - i) for i in range(cfg.stats_batches))
+        mean, std = compute_latent_stats(model, batches)
+        model.set_latent_stats(mean, std)
     final = cfg.out / "final"
     model.save_pretrained(final)
     (cfg.out / "train_config.json").write_text(json.dumps(asdict(cfg), default=str, indent=2))

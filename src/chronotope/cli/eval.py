@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="seed of prompts and sampling (default 0)")
     p.add_argument("--steps", type=int, help="solver steps (default: quick 8, else the model's)")
     p.add_argument("--prompts", type=int, help="number of single-object prompts")
+    p.add_argument("--task-cases", type=int, help="clips per task check (default: quick 1, else 4)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
     p.add_argument("--check", type=Path, metavar="THRESHOLDS.json", help="fail below thresholds")
     p.add_argument("--save-thresholds", type=Path, metavar="FILE", help="write thresholds")
     p.add_argument("--margin", type=float, default=0.1, help="for --save-thresholds (default 0.1)")
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from chronotope.eval.suite import EvalConfig, quick_config
 
-    for name in ("steps", "prompts"):
+    for name in ("steps", "prompts", "task_cases"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name} must be >= 1, got {v}", param=name)
@@ -47,7 +49,10 @@ def _config(args: argparse.Namespace):
         raise UsageError(f"--seed must be >= 0, got {args.seed}", param="seed")
     if not 0.0 <= args.margin < 1.0:
         raise UsageError(f"--margin must be in [0, 1), got {args.margin}", param="margin")
+    if args.guidance is not None and args.guidance < 0:
+        raise UsageError(f"--guidance must be >= 0, got {args.guidance}", param="guidance")
     over = {"seed": args.seed, "steps": args.steps, "prompts": args.prompts}
+    over.update(guidance=args.guidance, task_cases=args.task_cases)
     if args.quick:
         return quick_config(**over)
     return EvalConfig(**{k: v for k, v in over.items() if v is not None})

@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train the decoder only (latents stay bit-exact: a DiT trained on them stays valid)",
     )
+    t.add_argument(
+        "--init",
+        type=Path,
+        help="start from this trained VAE folder (or a model folder's VAE), e.g. to fine-tune "
+        "the bundled decoder with --freeze-encoder",
+    )
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
     t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     for name, default in asdict(LossWeights()).items():
@@ -103,6 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         freeze_encoder=args.freeze_encoder,
+        init=args.init,
         sample_every=args.sample_every,
         save_every=args.save_every,
         crop=tuple(args.crop),

@@ -51,6 +51,7 @@ class EvalConfig:
     restyle_strength: float = 0.5
     long_frames: int | None = None  # None: one latent chunk beyond a sampling window
     tasks: tuple[str, ...] = TASKS  # which task checks to run
+    task_cases: int = 4  # clips each task check runs on
 
     def __post_init__(self):
         unknown = sorted(set(self.tasks) - set(TASKS))
@@ -58,7 +59,8 @@ class EvalConfig:
             raise UsageError(
                 f"unknown task check(s) {', '.join(unknown)}; valid: {', '.join(TASKS)}"
             )
-        for name in ("prompts", "physics_cases", "cond_frames", "new_frames", "floor_clips"):
+        positive = ("prompts", "physics_cases", "cond_frames", "new_frames", "floor_clips")
+        for name in (*positive, "task_cases"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
 
@@ -79,6 +81,7 @@ QUICK = EvalConfig(
     # the long video (two full sampling windows) and the backward extension cost more than
     # the rest of the quick run together; the full run has them
     tasks=("extend_forward", "loop", "connect", "image_to_video", "restyle"),
+    task_cases=1,
 )
 
 
@@ -297,15 +300,23 @@ def _occlusion(r: _Runner) -> None:
     r.put("physics", {"reappears": _mean(ok)})
 
 
-def _tasks(r: _Runner) -> None:
+# task-check cases: the clip's motion and the motion of the clip it is connected to
+_TASK_MOTIONS = (
+    ("moves right", "moves left"),
+    ("moves left", "moves right"),
+    ("moves down", "moves up"),
+    ("moves up", "moves down"),
+)
+
+
+def _task_case(r: _Runner, i: int) -> dict[str, dict]:
+    """Every task check once, on case i's clips; returns name -> that check's figures."""
     cfg = r.cfg
     n = r.frames_for(cfg.seconds)
-    clip = r.world(
-        HELDOUT_SEED + 400, max(n, cfg.cond_frames + 1), family="single", motion="moves right"
-    )
-    other = r.world(
-        HELDOUT_SEED + 401, max(n, cfg.cond_frames + 1), family="single", motion="moves left"
-    )
+    length = max(n, cfg.cond_frames + 1)
+    motion, other_motion = _TASK_MOTIONS[i % len(_TASK_MOTIONS)]
+    clip = r.world(HELDOUT_SEED + 400 + 2 * i, length, family="single", motion=motion)
+    other = r.world(HELDOUT_SEED + 401 + 2 * i, length, family="single", motion=other_motion)
     c = cfg.cond_frames
     window = int(r.pipe.config.window_frames)
     long_n = cfg.long_frames or window + r.ft
@@ -322,14 +333,31 @@ def _tasks(r: _Runner) -> None:
             r.gen, clip.caption, clip.spec.objects[0].color, long_n
         ),
     }
-    rows = []
+    found = {}
     for name in cfg.tasks:
         out = checks[name]()
         frames = out.pop("frames")
-        r.res.samples.setdefault("tasks", []).append((name, frames))
+        if i == 0:
+            r.res.samples.setdefault("tasks", []).append((name, frames))
         out.pop("prompt", None)
-        r.put(f"tasks.{name}", {k: v for k, v in out.items()})
-        rows.append({"task": name, **out})
+        found[name] = out
+    return found
+
+
+def _tasks(r: _Runner) -> None:
+    """Each check on `task_cases` clips (motions right, left, down, up, ...): a figure is the
+    median over the cases, `pass` (and every yes/no) the fraction of cases that hold."""
+    cases = [_task_case(r, i) for i in range(r.cfg.task_cases)]
+    rows = []
+    for name in r.cfg.tasks:
+        per_case = [case[name] for case in cases]
+        summary = {}
+        for key in per_case[0]:
+            values = [case[key] for case in per_case]
+            is_flag = isinstance(values[0], (bool, np.bool_))
+            summary[key] = _mean([float(v) for v in values]) if is_flag else _median(values)
+        r.put(f"tasks.{name}", summary)
+        rows.append({"task": name, "cases": len(per_case), **summary})
     r.put("tasks", {"pass_rate": _mean([row["pass"] for row in rows])})
     r.res.rows["tasks"] = rows
 

@@ -66,6 +66,7 @@ class ChronotopePipeline(DiffusionPipeline):
         memory_budget_gib: float = 16.0,
         shift: dict | None = None,
         text_max_length: int = 128,
+        seam_feather: int = 8,
     ):
         super().__init__()
         self.register_modules(transformer=transformer, vae=vae)
@@ -84,6 +85,7 @@ class ChronotopePipeline(DiffusionPipeline):
             memory_budget_gib=memory_budget_gib,
             shift=shift,
             text_max_length=text_max_length,
+            seam_feather=seam_feather,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -424,7 +426,10 @@ class _Run:
         )
         bar.close()
         decoded = self._decode(z)
-        decoded = canvas.splice(decoded)[:, : self.height, : self.width]
+        # given frames go back bit-exactly; the decoder's error beside them fades over
+        # `seam_feather` frames instead of jumping at the seam (Canvas.splice)
+        decoded = canvas.splice(decoded, feather=pipe.config.seam_feather)
+        decoded = decoded[:, : self.height, : self.width]
         canvas_out = window.canvas  # unpadded canvas: known frames at the output size
         if canvas_out is not canvas:
             decoded = canvas_out.splice(decoded)

@@ -33,6 +33,10 @@ def pixel_span(j: int, ft: int) -> range:
     return range(0, 1) if j == 0 else range((j - 1) * ft + 1, j * ft + 1)
 
 
+# decoded change (levels of 255) over which a seam residual stops being carried (Canvas.splice)
+_FEATHER_TOLERANCE = 48.0
+
+
 @dataclass
 class Canvas:
     """Known frames of an output of `num_frames` frames at `height` x `width`.
@@ -98,8 +102,47 @@ class Canvas:
             nearest = np.full_like(t, idx[0])
         return self.frames[nearest]
 
-    def splice(self, generated: np.ndarray) -> np.ndarray:
-        """Put the known frames back, bit-exactly, into the decoded output (T,H,W,3)."""
+    def splice(self, generated: np.ndarray, feather: int = 0) -> np.ndarray:
+        """Put the known frames back, bit-exactly, into the decoded output (T,H,W,3).
+
+        The decoded frames next to a known one differ from it by the autoencoder's
+        reconstruction error as well as by real motion, so splicing alone leaves a jump at the
+        seam. With `feather` > 0 each generated frame within `feather` frames of a seam gets the
+        residual (known - decoded) of the known frame beside it, weighted 1 - d/(feather + 1) at
+        distance d: the seam step becomes the model's own step, and the residual fades out in
+        equal steps of 1/(feather + 1). The residual is carried only where the decoded frame
+        still shows what the decoded known frame showed (a Gaussian of their difference, scale
+        `_FEATHER_TOLERANCE` levels), so a moving object leaves no ghost behind. Between two known frames (a bridge) both residuals
+        apply; a bridge shorter than `feather` fades over its own length, so there the two
+        weights sum to exactly 1 (a linear blend from one residual to the other).
+        """
         out = generated.copy()
+        if feather > 0 and self.known.any() and not self.known.all():
+            out = self._feathered(generated, feather)
         out[self.known] = self.frames[self.known]
         return out
+
+    def _feathered(self, generated: np.ndarray, feather: int) -> np.ndarray:
+        known = np.flatnonzero(self.known)
+        # seams: known frames with an unknown neighbour, and the direction the gap lies in
+        edges = [(k, +1) for k in known if k + 1 < self.num_frames and not self.known[k + 1]]
+        edges += [(k, -1) for k in known if k >= 1 and not self.known[k - 1]]
+        correction = np.zeros(generated.shape, np.float32)
+        for k, direction in edges:
+            gap = []  # the unknown frames from k's neighbour to the next known frame or the end
+            t = k + direction
+            while 0 <= t < self.num_frames and not self.known[t]:
+                gap.append(t)
+                t += direction
+            bounded = 0 <= t < self.num_frames  # a bridge: the other side has its own seam
+            reach = min(feather, len(gap)) if bounded else feather
+            decoded_k = generated[k].astype(np.float32)
+            residual = self.frames[k].astype(np.float32) - decoded_k
+            for d, t in enumerate(gap[:reach], start=1):
+                # only where frame t still shows what frame k showed: where an object has moved
+                # away, k's residual (its edges) would leave a ghost at its old place
+                change = np.abs(generated[t].astype(np.float32) - decoded_k).mean(-1, keepdims=True)
+                same = np.exp(-((change / _FEATHER_TOLERANCE) ** 2))
+                correction[t] += (1.0 - d / (reach + 1)) * same * residual
+        out = generated.astype(np.float32) + correction
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)

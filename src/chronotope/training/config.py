@@ -25,6 +25,9 @@ class TrainConfig:
     depth: int | None = None
     heads: int | None = None
     patch: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw) over the latent
+    # start from these DiT weights instead of a random init (fine-tuning; a fresh optimizer):
+    # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder
+    init: str | None = None
     # ---- data ----
     data: str = "world"  # "world" (the procedural stream) or a manifest CSV path
     vae: str = "bundled"  # "bundled", a CausalVAE folder, or "none" (pixel space: fs=ft=1)

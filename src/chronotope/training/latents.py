@@ -17,8 +17,10 @@ from chronotope.utils.precision import autocast
 
 
 def bundled_vae_dir() -> Path:
-    """Where the package ships its trained VAE (`chronotope/weights/vae`)."""
-    return Path(__file__).resolve().parents[1] / "weights" / "vae"
+    """Where the package ships its trained VAE: the bundled model's (`chronotope/weights/world/vae`)."""
+    from chronotope.pipeline.loading import DEFAULT_MODEL_DIR
+
+    return DEFAULT_MODEL_DIR / "vae"
 
 
 class LatentCodec:

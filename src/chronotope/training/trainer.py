@@ -89,6 +89,46 @@ def build_model(cfg: TrainConfig, codec: LatentCodec) -> DiT:
     )
 
 
+def init_weights_dir(spec: str) -> Path:
+    """The transformer folder named by `--init`: "bundled", a pipeline or final/ folder (with a
+    transformer/ inside), or a transformer folder itself."""
+    from chronotope.pipeline.loading import DEFAULT_MODEL_DIR
+
+    folder = DEFAULT_MODEL_DIR if spec == "bundled" else Path(spec)
+    for candidate in (folder / "transformer", folder):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise UsageError(f"--init: no DiT folder (config.json) at {folder}", param="init")
+
+
+def load_init_weights(model: DiT, spec: str) -> None:
+    """Copy the weights of `spec` into `model` (in the model's dtype); the architecture must
+    match exactly, so a fine-tune never silently drops or reshapes a tensor."""
+    from chronotope.utils.checkpoint import load_safetensors
+
+    folder = init_weights_dir(spec)
+    saved = json.loads((folder / "config.json").read_text())
+    for key, mine in model.config.items():
+        if key.startswith("_") or key not in saved:
+            continue
+        if json.loads(json.dumps(mine)) != saved[key]:
+            raise UsageError(
+                f"--init {folder}: its DiT has {key}={saved[key]} but this run's has {mine}",
+                param="init",
+            )
+    weights = load_safetensors(folder / "diffusion_pytorch_model.safetensors")
+    state = model.state_dict()
+    missing = sorted(set(state) - set(weights))
+    extra = sorted(set(weights) - set(state))
+    if missing or extra:
+        raise UsageError(
+            f"--init {folder}: tensors differ from this run's model "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})",
+            param="init",
+        )
+    model.load_state_dict({k: v.to(state[k].dtype) for k, v in weights.items()})
+
+
 class Trainer:
     """Holds the model, EMA, optimizer, data packer and RNG; `run()` trains to `cfg.steps`."""
 
@@ -112,6 +152,8 @@ class Trainer:
             )
         self.text = text_encoder
         self.model = build_model(cfg, self.codec).train()
+        if cfg.init is not None:
+            load_init_weights(self.model, cfg.init)  # a resumed checkpoint still wins
         self.ema = EMA(self.model, decay=cfg.ema_decay)
         self.opt = torch.optim.AdamW(
             self.model.parameters(),
