@@ -39,7 +39,8 @@ def test_the_bundled_model_ships_small_and_safetensors_only():
 
 def test_thresholds_guard_what_matters():
     bounds = load_thresholds(THRESHOLDS)
-    for name in ("adherence.color", "tasks.extend_forward.given_exact", "video.motion", "vae.psnr"):
+    guarded = ("adherence.color", "adherence.shape", "adherence.motion", "physics.velocity_error.model")
+    for name in (*guarded, "tasks.extend_forward.given_exact", "video.motion", "vae.psnr"):
         assert name in bounds, f"{THRESHOLDS.name} does not guard {name}"
 
 

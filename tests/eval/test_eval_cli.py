@@ -62,6 +62,7 @@ def test_report_files_and_keys(first_run):
         "video.flicker",
         "vae.psnr",
         "vae.ssim",
+        "vae.ceiling.shape",
     ):
         assert key in m, key
     # known figures even on a random model: the truth's own references and bit-exact conditions
@@ -111,3 +112,23 @@ def test_long_video_and_backward_extension_checks(tiny_pipe):
     assert long["frames_out"] == 13 and 0.0 <= long["detection_rate"] <= 1.0
     with pytest.raises(UsageError, match="unknown task"):
         EvalConfig(tasks=("extend_sideways",))
+
+
+def test_task_checks_over_several_cases_report_medians_and_pass_fractions(tiny_pipe):
+    from chronotope.eval import suite
+
+    cfg = EvalConfig(steps=1, seconds=1.0, task_cases=3, tasks=("extend_forward", "connect"))
+    r = suite._Runner(tiny_pipe, cfg, lambda s: None)
+    cases = [suite._task_case(r, i) for i in range(3)]
+    r = suite._Runner(tiny_pipe, cfg, lambda s: None)  # same seeds again: the same figures
+    suite._tasks(r)
+    m = r.res.metrics
+    ratios = sorted(c["extend_forward"]["seam_ratio"] for c in cases)
+    assert m["tasks.extend_forward.seam_ratio"] == pytest.approx(ratios[1])  # the median
+    passes = [c["connect"]["pass"] for c in cases]
+    assert m["tasks.connect.pass"] == pytest.approx(sum(passes) / 3)
+    assert m["tasks.extend_forward.given_exact"] == 1.0
+    assert [row["cases"] for row in r.res.rows["tasks"]] == [3, 3]
+    assert m["tasks.pass_rate"] == pytest.approx(
+        (m["tasks.extend_forward.pass"] + m["tasks.connect.pass"]) / 2
+    )

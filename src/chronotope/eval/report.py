@@ -36,6 +36,7 @@ HEADLINE: tuple[tuple[str, str], ...] = (
     ("video.motion", "motion amount (mean step, [0,1])"),
     ("vae.psnr", "VAE PSNR (dB)"),
     ("vae.ssim", "VAE SSIM"),
+    ("vae.ceiling.shape", "shape through the VAE alone"),
 )
 SHEET_FRAMES = 8
 ZOOM = 2
