@@ -112,9 +112,10 @@ class Canvas:
         distance d: the seam step becomes the model's own step, and the residual fades out in
         equal steps of 1/(feather + 1). The residual is carried only where the decoded frame
         still shows what the decoded known frame showed (a Gaussian of their difference, scale
-        `_FEATHER_TOLERANCE` levels), so a moving object leaves no ghost behind. Between two known frames (a bridge) both residuals
-        apply; a bridge shorter than `feather` fades over its own length, so there the two
-        weights sum to exactly 1 (a linear blend from one residual to the other).
+        `_FEATHER_TOLERANCE` levels), so a moving object leaves no ghost behind. Between two
+        known frames (a bridge) both residuals apply; a bridge shorter than `feather` fades
+        over its own length, so there the two weights sum to exactly 1 (a linear blend from one
+        residual to the other).
         """
         out = generated.copy()
         if feather > 0 and self.known.any() and not self.known.all():
