@@ -39,7 +39,12 @@ def test_the_bundled_model_ships_small_and_safetensors_only():
 
 def test_thresholds_guard_what_matters():
     bounds = load_thresholds(THRESHOLDS)
-    guarded = ("adherence.color", "adherence.shape", "adherence.motion", "physics.velocity_error.model")
+    guarded = (
+        "adherence.color",
+        "adherence.shape",
+        "adherence.motion",
+        "physics.velocity_error.model",
+    )
     for name in (*guarded, "tasks.extend_forward.given_exact", "video.motion", "vae.psnr"):
         assert name in bounds, f"{THRESHOLDS.name} does not guard {name}"
 
