@@ -110,3 +110,25 @@ def test_png_cannot_hold_a_video(model_dir, tmp_path, capsys):
     assert gen(model_dir, "--prompt", "x", "--out", str(out), "--frames", "5") == 2
     assert ".png" in capsys.readouterr().err and not out.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left either
+
+
+def test_unreadable_condition_file_is_one_line_exit_1(model_dir, tmp_path, capsys):
+    bad = tmp_path / "not_a_video.mp4"
+    bad.write_bytes(b"this is not a video")
+    out = tmp_path / "a.mp4"
+    rc = gen(
+        model_dir, "--prompt", "x", "--video", str(bad), "--strength", "0.5", "--out", str(out)
+    )
+    err = capsys.readouterr().err
+    assert rc == 1 and "not_a_video.mp4" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
+    src = tmp_path / "src.mp4"
+    frames = np.random.default_rng(0).integers(0, 255, (10, 64, 64, 3), dtype=np.uint8)
+    write_video(src, frames, fps=8)
+    out = tmp_path / "b.mp4"
+    assert gen(model_dir, "--prompt", "x", "--video", str(src), "--strength", "0.5",
+               "--out", str(out)) == 0  # fmt: skip
+    assert read_video(out).frames.shape == (10, 64, 64, 3)

@@ -138,3 +138,35 @@ def test_condition_of_an_off_grid_size_sets_the_nearest_size_below(tiny_pipe):
     image = np.random.default_rng(0).integers(0, 255, (70, 101, 3), dtype=np.uint8)
     out = tiny_pipe("x", image=image, num_frames=5, seed=0).frames
     assert out.shape == (5, 64, 96, 3)
+
+
+@pytest.mark.parametrize("length", [6, 11])
+def test_restyle_of_any_length_keeps_it(tiny_pipe, clip, length):
+    source = np.concatenate([clip, clip[::-1]])[:length]  # not of the form 1 + k*ft
+    out = tiny_pipe("a green circle", video=source, strength=0.5, seed=7)
+    assert out.frames.shape == source.shape and out.metadata["task"] == "restyle"
+
+
+def test_long_restyle_is_windowed_and_deterministic(tiny_pipe, clip, monkeypatch):
+    source = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 36 frames; windows of 17
+    windows = []
+    from chronotope.pipeline import pipeline as pl
+
+    real_one = pl._Run.one
+
+    def counting(self, prompt, window):
+        windows.append((window.canvas.num_frames, int(window.canvas.known.sum())))
+        return real_one(self, prompt, window)
+
+    monkeypatch.setattr(pl._Run, "one", counting)
+    out = tiny_pipe("a green circle", video=source, strength=0.5, seed=7).frames
+    assert out.shape == source.shape
+    assert len(windows) >= 3 and all(n <= 17 for n, _ in windows)
+    assert windows[0][1] == 0 and all(k > 0 for _, k in windows[1:])  # later ones pin context
+    again = tiny_pipe("a green circle", video=source, strength=0.5, seed=7).frames
+    assert np.array_equal(out, again)
+
+
+def test_restyle_strength_is_checked_before_work(tiny_pipe, clip):
+    with pytest.raises(UsageError, match="strength"):
+        tiny_pipe("x", video=clip, strength=1.5)

@@ -1,7 +1,8 @@
 """`chronotope` console script: one subcommand per module, registered in `COMMANDS`.
 
 Each command module exposes `register(subparsers)` which adds its parser and sets
-`func=run(args) -> int`. A `UsageError` from anywhere becomes one line on stderr and exit 2.
+`func=run(args) -> int`. A `UsageError` from anywhere becomes one line on stderr and exit 2;
+any other `ChronotopeError` (a corrupt input or weight file) one line and exit 1.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from chronotope.errors import UsageError
+from chronotope.errors import ChronotopeError, UsageError
 
 # module name under chronotope.cli -> registered lazily so `chronotope --help` stays fast
 COMMANDS = ["data", "vae", "train", "export", "generate", "eval", "serve", "demo"]
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"chronotope {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except ChronotopeError as e:  # an unreadable input or weight file: one line, no traceback
+        print(f"chronotope {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -249,6 +249,10 @@ class ChronotopePipeline(DiffusionPipeline):
         ]
         width, height = width or ref[0] or cfg.width, height or ref[1] or cfg.height
         total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
+        restyling = video is not None and extend is None
+        if restyling:  # the output is as long as the source
+            tasks.check_strength(0.6 if strength is None else strength)
+            total = tasks.padded_length(len(video), self.ft)
         self.validate_request(width=width, height=height, num_frames=total, guidance=guidance)
         image, last_image, video, connect = (
             self._fit(x, height, width) for x in (image, last_image, video, connect)
@@ -268,11 +272,9 @@ class ChronotopePipeline(DiffusionPipeline):
             task = f"extend-{extend}"
             new = total if num_frames is not None or seconds is not None else self._default_new(fps)
             out = run.extend(prompts[0], video, extend, new, ctx)
-        elif video is not None:
+        elif restyling:
             task = "restyle"
-            out = run.one(
-                prompts[0], tasks.restyle(video, 0.6 if strength is None else strength, self.ft)
-            )
+            out = run.restyle(prompts[0], video, 0.6 if strength is None else strength, ctx)
         elif connect is not None:
             task = "connect"
             bridge = total if num_frames is not None or seconds is not None else self._bridge(fps)
@@ -469,6 +471,23 @@ class _Run:
             f"extend must be 'forward' or 'backward', got {direction!r}", param="extend"
         )
 
+    def restyle(self, prompt: str, video: np.ndarray, strength: float, ctx: int) -> np.ndarray:
+        """SDEdit of the whole clip, windowed like a long video when it is longer than a window:
+        each later window pins the last `ctx` restyled frames and restyles the next source frames
+        after them, so the new look carries over and memory stays flat in length."""
+        ft, window = self.pipe.ft, self.pipe.config.window_frames
+        first = min(len(video), window)
+        out = [self.one(prompt, tasks.restyle(video[:first], strength, ft))]
+        done, tail = first, out[0]
+        while done < len(video):
+            tail = tail[len(tail) - tasks.tail_len(len(tail), ft, ctx // ft) :]
+            part = video[done : done + window - len(tail)]
+            made = self.one(prompt, tasks.restyle(part, strength, ft, context=tail))
+            out.append(made)
+            done += len(made)
+            tail = np.concatenate([tail, made])
+        return np.concatenate(out)
+
     def long(
         self, prompts, per_shot: int, ctx: int, sink, clip: np.ndarray | None = None
     ) -> np.ndarray:
@@ -493,12 +512,12 @@ class _Run:
             else:
                 done = 0
             while done < per_shot:
-                tail_len = 1 + ft * min(ctx // ft, (len(clip) - 1) // ft)
-                new = pipe._mult(min(per_shot - done, window - tail_len))
-                out = self.one(prompt, tasks.extend_forward(clip[-tail_len:], new, ft, ctx // ft))
-                emit(out[tail_len:])
+                tail = tasks.tail_len(len(clip), ft, ctx // ft)
+                new = pipe._mult(min(per_shot - done, window - tail))
+                out = self.one(prompt, tasks.extend_forward(clip[-tail:], new, ft, ctx // ft))
+                emit(out[tail:])
                 done += new
-                clip = out[-tail_len:]  # only the context is kept
+                clip = out[-tail:]  # only the context is kept
         return np.concatenate(kept) if kept else np.zeros((0, self.height, self.width, 3), np.uint8)
 
 
@@ -506,7 +525,7 @@ def _pad_canvas(canvas, pad):
     from chronotope.tasks.canvas import Canvas
 
     h, w = pad(canvas.frames[:1]).shape[1:3]
-    out = Canvas(canvas.num_frames, h, w, canvas.ft)
+    out = Canvas(canvas.num_frames, h, w, canvas.ft, reference=canvas.reference)
     out.frames = pad(canvas.frames)
     out.known = canvas.known.copy()
     return out

@@ -8,7 +8,9 @@ extend forward             the clip's tail (1 + c*ft frames) pinned at the start
                            output = clip + new frames
 extend backward            the clip's head (c*ft frames) pinned at the end; output = new + clip
 connect A -> B             A's tail pinned first, B's head pinned last; output = A + bridge + B
-restyle (SDEdit)           the source clip is the reference; every latent frame starts at s
+restyle (SDEdit)           the source clip is the reference; every latent frame starts at s;
+                           a long clip goes window by window, each pinning the last restyled
+                           frames of the one before
 loop                       text-to-video V, then connect V -> V; output = V + bridge, whose last
                            frame leads into V's first (a true wrap made by the model, not a fade)
 """
@@ -62,7 +64,7 @@ def image_to_video(
     return _window(canvas, lambda out: out)
 
 
-def _tail_len(n: int, ft: int, context: int) -> int:
+def tail_len(n: int, ft: int, context: int) -> int:
     """Longest 1 + c*ft <= n with c <= context."""
     return 1 + ft * min(context, (n - 1) // ft)
 
@@ -81,7 +83,7 @@ def _head(clip: np.ndarray, ft: int, context: int) -> np.ndarray:
 
 def extend_forward(clip: np.ndarray, new_frames: int, ft: int, context: int) -> Window:
     """`new_frames` (a multiple of ft) after the clip, continuing its last 1 + c*ft frames."""
-    tail = clip[len(clip) - _tail_len(len(clip), ft, context) :]
+    tail = clip[len(clip) - tail_len(len(clip), ft, context) :]
     canvas = Canvas(len(tail) + new_frames, *clip.shape[1:3], ft).place(tail, 0)
     return _window(canvas, lambda out: np.concatenate([clip, out[len(tail) :]]))
 
@@ -95,7 +97,7 @@ def extend_backward(clip: np.ndarray, new_frames: int, ft: int, context: int) ->
 
 def connect(a: np.ndarray, b: np.ndarray, bridge_frames: int, ft: int, context: int) -> Window:
     """A bridge of `bridge_frames` (a multiple of ft) from the end of A into the start of B."""
-    tail = a[len(a) - _tail_len(len(a), ft, context) :]
+    tail = a[len(a) - tail_len(len(a), ft, context) :]
     head = _head(b, ft, context)
     canvas = Canvas(len(tail) + bridge_frames + len(head), *a.shape[1:3], ft)
     canvas.place(tail, 0).place(head, len(tail) + bridge_frames)
@@ -106,15 +108,40 @@ def connect(a: np.ndarray, b: np.ndarray, bridge_frames: int, ft: int, context: 
 def loop_closure(clip: np.ndarray, bridge_frames: int, ft: int, context: int) -> Window:
     """The bridge from the clip's end back into its start; output = clip + bridge (a loop)."""
     window = connect(clip, clip, bridge_frames, ft, context)
-    tail = _tail_len(len(clip), ft, context)
+    tail = tail_len(len(clip), ft, context)
     bridge = slice(tail, tail + bridge_frames)
     window.assemble = lambda out: np.concatenate([clip, out[bridge]])
     return window
 
 
-def restyle(source: np.ndarray, strength: float, ft: int) -> Window:
+def check_strength(strength: float) -> None:
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"strength must be in (0, 1], got {strength}", param="strength")
-    canvas = Canvas(len(source), *source.shape[1:3], ft)
-    canvas.frames[:] = source  # the reference, not pinned: nothing is marked known
-    return _window(canvas, lambda out: out, strength=strength)
+
+
+def padded_length(num_frames: int, ft: int) -> int:
+    """The shortest latent-aligned length 1 + k*ft that holds `num_frames` frames."""
+    return 1 + ft * -(-(num_frames - 1) // ft)
+
+
+def restyle(
+    source: np.ndarray, strength: float, ft: int, context: np.ndarray | None = None
+) -> Window:
+    """SDEdit of `source` at `strength`; output = as many frames as the source.
+
+    A source of any length is held on its last frame up to 1 + k*ft frames and cut back after.
+    With `context` (1 + c*ft frames already restyled, the end of the previous window of a long
+    restyle), those frames are pinned first and the source follows them: window by window, the
+    style carries over and memory stays flat in length.
+    """
+    check_strength(strength)
+    lead = 0 if context is None else len(context)
+    n = len(source)
+    total = padded_length(lead + n, ft) if lead else padded_length(n, ft)
+    canvas = Canvas(total, *source.shape[1:3], ft, reference=True)
+    if context is not None:
+        canvas.place(context, 0)
+    body = canvas.frames[lead:]
+    body[:n] = source  # the reference, not pinned
+    body[n:] = source[-1]  # held to the latent grid
+    return _window(canvas, lambda out: out[lead : lead + n], strength=strength)

@@ -42,12 +42,15 @@ class Canvas:
     """Known frames of an output of `num_frames` frames at `height` x `width`.
 
     `known[t]` is True where pixel frame t is given; `frames[t]` holds it (uint8 (H,W,3)).
+    With `reference`, the unknown frames hold a source to start from (SDEdit, restyle) and are
+    encoded as they are instead of being filled from the known ones.
     """
 
     num_frames: int
     height: int
     width: int
     ft: int
+    reference: bool = False
     frames: np.ndarray = field(init=False)  # (T,H,W,3) uint8
     known: np.ndarray = field(init=False)  # (T,) bool
 
@@ -88,10 +91,11 @@ class Canvas:
     def filled(self) -> np.ndarray:
         """The canvas with each unknown frame replaced by the nearest known frame (ties: earlier).
 
-        With nothing known the canvas is returned as is (black): nothing is pinned then anyway.
+        With nothing known the canvas is returned as is (black): nothing is pinned then anyway;
+        so is a `reference` canvas.
         """
         idx = np.flatnonzero(self.known)
-        if len(idx) == 0 or self.known.all():
+        if self.reference or len(idx) == 0 or self.known.all():
             return self.frames
         t = np.arange(self.num_frames)
         pos = np.searchsorted(idx, t).clip(1, len(idx) - 1) if len(idx) > 1 else np.zeros_like(t)
