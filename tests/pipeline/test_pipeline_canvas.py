@@ -25,10 +25,15 @@ def test_mask_pins_only_fully_known_latent_frames():
     assert c.latent_mask().tolist() == [False, False, False, True]
 
 
-def test_filled_uses_nearest_known_frame_and_splice_is_exact():
+def test_filled_crossfades_bridges_holds_ends_and_splice_is_exact():
     c = Canvas(9, 8, 8, 4).place(frames(1, start=1), 0).place(frames(1, start=5), 8)
     f = c.filled()
-    assert [int(x[0, 0, 0]) for x in f] == [10, 10, 10, 10, 10, 50, 50, 50, 50]
+    assert [int(x[0, 0, 0]) for x in f] == [10, 15, 20, 25, 30, 35, 40, 45, 50]
+    one_sided = Canvas(9, 8, 8, 4).place(frames(2, start=3), 3).filled()  # known 30, 40 at 3, 4
+    assert [int(x[0, 0, 0]) for x in one_sided] == [30, 30, 30, 30, 40, 40, 40, 40, 40]
+    two_gaps = Canvas(9, 8, 8, 4).place(frames(1), 0).place(frames(1, start=2), 4)
+    two_gaps.place(frames(1, start=4), 8)  # 0, 20, 40 at frames 0, 4, 8
+    assert [int(x[0, 0, 0]) for x in two_gaps.filled()] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
     gen = np.full((9, 8, 8, 3), 7, np.uint8)
     out = c.splice(gen)
     assert np.array_equal(out[0], c.frames[0]) and np.array_equal(out[8], c.frames[8])
@@ -78,3 +83,11 @@ def test_feathered_splice_leaves_no_ghost_where_an_object_moved_away():
     out = c.splice(gen, feather=4)
     assert out[1, 0, 0, 0] == 30 - 8  # static background: 4/5 of its residual -10
     assert out[1, 3, 1, 0] == 30  # where the object was: nothing of its residual (+50)
+
+
+def test_bridged_latents_lie_between_pinned_ones():
+    c = Canvas(17, 8, 8, 4).place(frames(5), 0).place(frames(4), 13)  # latents 0, 1 and 4
+    assert c.latent_mask().tolist() == [True, True, False, False, True]
+    assert c.bridged_latents().tolist() == [False, False, True, True, False]
+    head_only = Canvas(17, 8, 8, 4).place(frames(5), 0)  # an extension: nothing bridged
+    assert not head_only.bridged_latents().any()

@@ -170,3 +170,27 @@ def test_long_restyle_is_windowed_and_deterministic(tiny_pipe, clip, monkeypatch
 def test_restyle_strength_is_checked_before_work(tiny_pipe, clip):
     with pytest.raises(UsageError, match="strength"):
         tiny_pipe("x", video=clip, strength=1.5)
+
+
+def test_bridge_start_applies_to_bridges_only(clip, monkeypatch):
+    from chronotope.pipeline import ChronotopePipeline
+    from chronotope.pipeline import pipeline as pl
+
+    pipe = ChronotopePipeline.from_random(
+        seed=0, steps=2, window_frames=17, context_frames=5, bridge_start=0.7
+    )
+    starts = []
+    real = pl.sample_jobs
+
+    def spy(model, jobs, **kw):
+        starts.append(jobs[0].start.tolist())
+        return real(model, jobs, **kw)
+
+    monkeypatch.setattr(pl, "sample_jobs", spy)
+    pipe("x", connect=(clip, clip[::-1].copy()), num_frames=9, seed=0)
+    # A's tail (5 frames: latents 0, 1), a bridge of 2 latents, B's head (4 frames: 1 latent)
+    assert starts[-1] == [0.0, 0.0, 0.7, 0.7, 0.0]
+    pipe("x", video=clip, extend="forward", num_frames=9, seed=0)
+    assert starts[-1] == [0.0, 0.0, 1.0, 1.0]  # nothing after the new frames: from noise
+    with pytest.raises(UsageError, match="bridge_start"):
+        ChronotopePipeline.from_random(bridge_start=0.0)

@@ -67,8 +67,11 @@ class ChronotopePipeline(DiffusionPipeline):
         shift: dict | None = None,
         text_max_length: int = 128,
         seam_feather: int = 8,
+        bridge_start: float = 1.0,
     ):
         super().__init__()
+        if not 0.0 < bridge_start <= 1.0:
+            raise UsageError(f"bridge_start must be in (0, 1], got {bridge_start}")
         self.register_modules(transformer=transformer, vae=vae)
         self.register_to_config(
             text_encoder_path=text_encoder_path,
@@ -86,6 +89,7 @@ class ChronotopePipeline(DiffusionPipeline):
             shift=shift,
             text_max_length=text_max_length,
             seam_feather=seam_feather,
+            bridge_start=bridge_start,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -401,9 +405,15 @@ class _Run:
             canvas = _pad_canvas(canvas, self._pad)
         z_ref = self._encode(canvas) if window.needs_encode else self._zeros(canvas)
         text = pipe.text_encoder.encode([prompt, ""])
+        start = window.start
+        if pipe.config.bridge_start < 1.0:
+            # a bridge between pinned frames (connect, loop, first+last image) starts from its
+            # cross-faded canvas, noised to `bridge_start`, not from pure noise
+            bridged = canvas.bridged_latents() & (start == 1.0)
+            start = np.where(bridged, pipe.config.bridge_start, start)
         job = Job(
             z_ref=z_ref,
-            start=torch.from_numpy(window.start),
+            start=torch.from_numpy(start),
             text=text[0],
             seed=self.seed + self.windows,
         )

@@ -89,8 +89,11 @@ class Canvas:
         )
 
     def filled(self) -> np.ndarray:
-        """The canvas with each unknown frame replaced by the nearest known frame (ties: earlier).
+        """The canvas with every unknown frame guessed from the known ones, for the encoder.
 
+        A gap between two known frames becomes a linear cross-fade from one to the other (the
+        encoder sees a continuous clip, and a bridge that starts from it, `bridge_start`, starts
+        from a smooth change); a gap with known frames on one side only holds the nearest one.
         With nothing known the canvas is returned as is (black): nothing is pinned then anyway;
         so is a `reference` canvas.
         """
@@ -98,13 +101,25 @@ class Canvas:
         if self.reference or len(idx) == 0 or self.known.all():
             return self.frames
         t = np.arange(self.num_frames)
-        pos = np.searchsorted(idx, t).clip(1, len(idx) - 1) if len(idx) > 1 else np.zeros_like(t)
-        if len(idx) > 1:
-            left, right = idx[pos - 1], idx[pos]
-            nearest = np.where(np.abs(t - left) <= np.abs(right - t), left, right)
-        else:
-            nearest = np.full_like(t, idx[0])
-        return self.frames[nearest]
+        right = idx[np.searchsorted(idx, t).clip(0, len(idx) - 1)]  # first known at or after t
+        left = idx[(np.searchsorted(idx, t, side="right") - 1).clip(0, len(idx) - 1)]
+        out = self.frames[np.where(t < idx[0], idx[0], left)]  # holds: before/after all known
+        bridged = ~self.known & (t > idx[0]) & (t < idx[-1])
+        if bridged.any():
+            tb, lb, rb = t[bridged], left[bridged], right[bridged]
+            w = ((tb - lb) / (rb - lb)).astype(np.float32)[:, None, None, None]
+            mix = (1 - w) * self.frames[lb].astype(np.float32) + w * self.frames[rb]
+            out[bridged] = np.rint(mix).astype(np.uint8)
+        return out
+
+    def bridged_latents(self) -> np.ndarray:
+        """(T',) bool: unpinned latent frames with a pinned latent frame on each side."""
+        pinned = self.latent_mask()
+        idx = np.flatnonzero(pinned)
+        j = np.arange(len(pinned))
+        if len(idx) < 2:
+            return np.zeros(len(pinned), bool)
+        return ~pinned & (j > idx[0]) & (j < idx[-1])
 
     def splice(self, generated: np.ndarray, feather: int = 0) -> np.ndarray:
         """Put the known frames back, bit-exactly, into the decoded output (T,H,W,3).
