@@ -108,8 +108,12 @@ def test_long_video_and_backward_extension_checks(tiny_pipe):
     clip = generate_clip(1, width=32, height=32, num_frames=9, family="single")
     back = tasks.extend_backward(gen, clip, 5, 5)
     assert back["given_exact"] and back["frames"].shape == (10, 32, 32, 3)
-    long = tasks.long_video(gen, clip.caption, clip.spec.objects[0].color, 13)  # window: 9
+    still = generate_clip(
+        2, width=32, height=32, num_frames=13, family="single", motion="stays still"
+    )
+    long = tasks.long_video(gen, still)  # window: 9
     assert long["frames_out"] == 13 and 0.0 <= long["detection_rate"] <= 1.0
+    assert long["detection_rate_truth"] == 1.0  # the world's own still object is always found
     with pytest.raises(UsageError, match="unknown task"):
         EvalConfig(tasks=("extend_sideways",))
 

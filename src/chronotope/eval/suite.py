@@ -49,7 +49,7 @@ class EvalConfig:
     occlusion_cases: int = 2
     occlusion_max_frames: int = 33
     restyle_strength: float = 0.5
-    long_frames: int | None = None  # None: one latent chunk beyond a sampling window
+    long_frames: int | None = None  # None: three sampling windows (two extensions)
     tasks: tuple[str, ...] = TASKS  # which task checks to run
     task_cases: int = 4  # clips each task check runs on
 
@@ -319,7 +319,8 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
     other = r.world(HELDOUT_SEED + 401 + 2 * i, length, family="single", motion=other_motion)
     c = cfg.cond_frames
     window = int(r.pipe.config.window_frames)
-    long_n = cfg.long_frames or window + r.ft
+    ctx = int(r.pipe.config.context_frames) // r.ft * r.ft + 1  # frames each extension keeps
+    long_n = cfg.long_frames or window + 2 * (window - ctx)
     checks = {
         "extend_forward": lambda: tasks.extend_forward(r.gen, clip, c, cfg.new_frames + 1),
         "extend_backward": lambda: tasks.extend_backward(r.gen, clip, c, cfg.new_frames + 1),
@@ -329,8 +330,9 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
         ),
         "image_to_video": lambda: tasks.image_to_video(r.gen, clip, n),
         "restyle": lambda: tasks.restyle(r.gen, clip, cfg.restyle_strength),
+        # its object stays in view: in the world a moving one leaves the frame in seconds
         "long_video": lambda: tasks.long_video(
-            r.gen, clip.caption, clip.spec.objects[0].color, long_n
+            r.gen, r.world(HELDOUT_SEED + 450 + i, long_n, family="single", motion="stays still")
         ),
     }
     found = {}
