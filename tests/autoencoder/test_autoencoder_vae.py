@@ -86,3 +86,15 @@ def test_presets_param_counts():
     sizes = {n: sum(p.numel() for p in CausalVAE.from_preset(n).parameters()) for n in VAE_PRESETS}
     assert sizes["tiny"] < 200_000
     assert 1_000_000 <= sizes["world"] <= 8_000_000
+
+
+@pytest.mark.parametrize("name", sorted(VAE_PRESETS))
+def test_every_preset_round_trips_its_latent_geometry(name):
+    vae = CausalVAE.from_preset(name).eval()
+    c = vae.config
+    fs, ft = c.spatial_factor, c.temporal_factor
+    x = torch.zeros(1, 3, 1 + ft, 2 * fs, 3 * fs)
+    with torch.no_grad():
+        mean, _ = vae.encode(x)
+        assert mean.shape == (1, c.latent_channels, 2, 2, 3)
+        assert vae.decode(mean).shape == x.shape

@@ -27,6 +27,11 @@ VAE_PRESETS: dict[str, VAEPreset] = {
     # see docs in chronotope/autoencoder/__init__.py
     "world": VAEPreset(),
     "world-c8": VAEPreset(latent_channels=8),
+    # 4x in space (a 12-px object is 3 latent pixels, not 1.5): the candidate for shape; same
+    # convolution FLOPs per step as "world" (patch 1 at half the channels), twice the latent
+    "world-fs4": VAEPreset(
+        spatial_factor=4, latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), patch_size=1
+    ),
     # tests only: a few thousand parameters, runs in milliseconds
     "tiny": VAEPreset(latent_channels=4, base_channels=8, channel_mults=(1, 1, 2, 2), patch_size=1),
 }
