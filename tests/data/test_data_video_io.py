@@ -216,3 +216,21 @@ def test_video_writer_leaves_nothing_on_interrupt(tmp_path):
     except KeyboardInterrupt:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_16_bit_png_is_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    levels = np.arange(0, 256, 4, dtype=np.uint16).reshape(8, 8)
+    Image.fromarray(levels * 257).save(tmp_path / "deep.png")  # 16-bit gray
+    Image.fromarray(np.dstack([levels.astype(np.uint8)] * 3)).save(tmp_path / "rgb.png")
+    frames = read_video(tmp_path / "deep.png").frames
+    assert frames.shape == (1, 8, 8, 3)
+    assert np.array_equal(frames, read_video(tmp_path / "rgb.png").frames)
+
+
+def test_write_to_an_existing_folder_is_a_usage_error(tmp_path):
+    (tmp_path / "out.mp4").mkdir()
+    with pytest.raises(UsageError, match="is a folder"):
+        write_video(tmp_path / "out.mp4", smooth_clip(n=2), fps=8)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]

@@ -132,3 +132,64 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
     assert gen(model_dir, "--prompt", "x", "--video", str(src), "--strength", "0.5",
                "--out", str(out)) == 0  # fmt: skip
     assert read_video(out).frames.shape == (10, 64, 64, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # values the pipeline would silently replace by its defaults (0) or turn into NaN
+        (["--steps", "0"], "--steps"),
+        (["--fps", "0"], "--fps"),
+        (["--seconds", "0"], "--seconds"),
+        (["--seconds", "inf"], "--seconds"),
+        (["--guidance", "nan"], "--guidance"),
+        (["--memory-budget", "-1"], "--memory-budget"),
+        (["--seed", str(2**70)], "--seed"),
+        (["--size", "0x0"], "width"),
+        # flags the chosen task would not use
+        (["--video", "IMG", "--strength", "0.5", "--image", "IMG"], "--image"),
+        (["--video", "IMG", "--extend", "backward", "--last-image", "IMG"], "--last-image"),
+        (["--connect", "IMG", "IMG", "--last-image", "IMG"], "--last-image"),
+        (["--video", "IMG", "--strength", "0.5", "--frames", "5"], "--frames"),
+        (["--prompt", "y", "--shot-seconds", "1", "--image", "IMG"], "--image"),
+        (
+            ["--prompt", "y", "--shot-seconds", "1", "--video", "IMG", "--extend", "forward"],
+            "--video",
+        ),  # fmt: skip
+        (["--prompt", "y", "--shot-seconds", "1", "--loop"], "--loop"),
+        (["--loop", "--frames", "1"], "--loop"),
+        (["--image", "FOLDER"], "is a folder"),
+    ],
+)
+def test_ignored_or_defaulted_values_are_refused(model_dir, tmp_path, capsys, args, message):
+    image = tmp_path / "i.png"
+    write_video(image, np.zeros((1, 64, 64, 3), np.uint8), fps=8)
+    (tmp_path / "folder").mkdir()
+    args = [{"IMG": str(image), "FOLDER": str(tmp_path / "folder")}.get(a, a) for a in args]
+    out = tmp_path / "o.mp4"
+    assert gen(model_dir, "--prompt", "x", "--out", str(out), *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_out_naming_a_folder_is_one_line_exit_2(model_dir, tmp_path, capsys):
+    folder = tmp_path / "taken.png"
+    folder.mkdir()
+    rc = gen(model_dir, "--prompt", "x", "--out", str(folder), "--frames", "1", "--size", "64x64")
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a folder" in err and "Traceback" not in err
+    assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_16_bit_image_condition_keeps_its_gray_levels(model_dir, tmp_path):
+    from PIL import Image
+
+    gray = np.tile(np.linspace(0, 255, 64).round().astype(np.uint8), (64, 1))  # (64, 64)
+    src = tmp_path / "deep.png"
+    Image.fromarray(gray.astype(np.uint16) * 257).save(src)  # a 16-bit grayscale PNG
+    assert Image.open(src).mode.startswith("I")
+    out = tmp_path / "a.png"
+    assert gen(model_dir, "--prompt", "x", "--image", str(src), "--frames", "1",
+               "--out", str(out)) == 0  # fmt: skip
+    assert np.array_equal(read_video(out).frames[0], np.repeat(gray[..., None], 3, axis=-1))

@@ -199,3 +199,51 @@ def test_upload_limits(make_server):
         files={"input_reference": ("../../evil.png", png(64, 48), "image/png")},
     )
     assert r.status_code == 200  # the client's file name is never used
+
+
+def test_undecodable_upload_names_no_server_path(make_server, tmp_path):
+    url = make_server(FakeEngine())
+    r = httpx.post(
+        url + "/v1/videos/edits",
+        data={"prompt": "p"},
+        files={"video": ("v.mp4", b"this is not a video", "video/mp4")},
+    )
+    message = assert_error(r, 400, "video")["message"]
+    assert "cannot decode" in message and str(tmp_path) not in message and ".upload" not in message
+
+
+def test_max_seconds_bounds_the_whole_output(make_server):
+    engine = FakeEngine()
+    url = make_server(engine, max_seconds=2)
+    r = httpx.post(url + "/v1/videos", data={"prompt": "p", "size": "64x48", "seconds": "3"})
+    assert "at most 2 s" in assert_error(r, 400, "seconds")["message"]
+    ok = httpx.post(url + "/v1/videos", data={"prompt": "p", "size": "64x48", "seconds": "1"})
+    assert ok.status_code == 200
+    while httpx.get(f"{url}/v1/videos/{ok.json()['id']}").json()["status"] != "completed":
+        time.sleep(0.05)
+    # an extension counts the source too: 1 s + 1.5 s is over 2 s
+    r = httpx.post(
+        url + "/v1/videos/extensions",
+        json={"prompt": "p", "video": {"id": ok.json()["id"]}, "seconds": "1.5"},
+    )
+    assert_error(r, 400, "seconds")
+    assert len(engine.calls) == 1
+
+
+def test_16_bit_reference_image_is_scaled_not_clipped_to_white():
+    from chronotope.serve.media import decode_image
+
+    levels = np.arange(0, 256, 4, dtype=np.uint16).reshape(8, 8)
+    buf = io.BytesIO()
+    Image.fromarray(levels * 257).save(buf, format="PNG")  # 16-bit grayscale
+    image = decode_image(buf.getvalue(), max_pixels=64)
+    assert np.array_equal(image, np.repeat(levels.astype(np.uint8)[..., None], 3, axis=-1))
+
+
+def test_unknown_query_parameters_are_refused(server):
+    r = httpx.get(server + "/v1/videos", params={"limit": 5, "status": "completed"})
+    assert assert_error(r, 400, "status")["code"] == "unknown_parameter"
+    v = httpx.post(server + "/v1/videos", data={"prompt": "p", "size": "16x16", "seconds": "0.5"})
+    r = httpx.get(server + f"/v1/videos/{v.json()['id']}/content", params={"format": "webm"})
+    assert_error(r, 400, "format")
+    assert httpx.get(server + "/v1/videos", params={"limit": 5, "order": "asc"}).status_code == 200

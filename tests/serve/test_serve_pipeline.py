@@ -48,3 +48,39 @@ def test_text_to_video_and_extend_through_the_pipeline(tmp_path):
         longer = frames_of(client.videos.download_content(ext.id).content)
         assert longer.shape == (17, 64, 112, 3)  # the source's 9 frames + 8 new
         assert np.abs(longer[:9].astype(int) - frames).mean() < 4  # the source comes first
+
+
+def test_huge_seconds_are_refused_at_submit_not_run_forever(tmp_path):
+    import httpx
+
+    engine = PipelineEngine(tiny_pipeline())
+    with server_in_thread(ServeConfig(data_dir=tmp_path), engine) as url:
+        # the pipeline's own check covers one sampling window, so 1e9 s passed it and the
+        # job then held the worker (and grew its frames in memory) without end
+        for seconds in ("1e9", "61"):
+            r = httpx.post(url + "/v1/videos", json={"prompt": "x", "seconds": seconds})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["param"] == "seconds"
+        r = httpx.get(url + "/v1/videos")
+        assert r.json()["data"] == []  # nothing was queued
+
+
+def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:  # 175x143: odd sides need 4:4:4 in H.264
+        s = c.add_stream("libx264", rate=8)
+        s.width, s.height, s.pix_fmt = 175, 143, "yuv444p"
+        for _ in range(5):
+            frame = rng.integers(0, 255, (143, 175, 3), dtype=np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        c.mux(s.encode())
+    engine = PipelineEngine(tiny_pipeline())
+    with server_in_thread(ServeConfig(data_dir=tmp_path), engine) as url:
+        client = OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
+        video = client.videos.edit(prompt="x", video=("clip.mp4", buf.getvalue(), "video/mp4"))
+        assert video.size == "168x136"  # was a 400: "size 175x143 is not a multiple of 8"
+        done = client.videos.poll(video.id, poll_interval_ms=100)
+        assert done.status == "completed", done.error
+        frames = frames_of(client.videos.download_content(video.id).content)
+        assert frames.shape == (5, 136, 168, 3)

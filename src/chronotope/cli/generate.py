@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -81,13 +82,62 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(
             "--shot-seconds sets the length: do not combine it with --frames/--seconds"
         )
+    _check_combinations(args)
+    _check_numbers(args)
     for name in ("image", "last_image", "video"):
         path = getattr(args, name)
-        if path is not None and not path.is_file():
-            raise UsageError(f"--{name.replace('_', '-')}: no such file {path}")
+        if path is not None:
+            _check_input(f"--{name.replace('_', '-')}", path)
     for path in args.connect or ():
-        if not path.is_file():
-            raise UsageError(f"--connect: no such file {path}")
+        _check_input("--connect", path)
+
+
+def _check_input(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{flag}: {path} is a folder, not a file")
+    if not path.is_file():
+        raise UsageError(f"{flag}: no such file {path}")
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Refuse flags the chosen task would not use (never silently ignore one)."""
+    images = [f for f, v in (("--image", args.image), ("--last-image", args.last_image)) if v]
+    if args.video is not None and images:
+        raise UsageError(f"{images[0]} does not combine with --video (the clip gives the frames)")
+    if args.connect is not None and args.last_image is not None:
+        raise UsageError("--connect takes its own clips; do not combine it with --last-image")
+    if args.strength is not None and (args.frames is not None or args.seconds is not None):
+        raise UsageError(
+            "a restyle (--strength) is as long as its --video: drop --frames/--seconds"
+        )
+    if len(args.prompt) > 1:
+        given = images + [f for f, v in (("--video", args.video), ("--connect", args.connect)) if v]
+        if given:
+            raise UsageError(
+                f"several --prompt (a multi-shot video) do not combine with {given[0]}"
+            )
+        if args.loop:
+            raise UsageError("--loop does not combine with several --prompt (a multi-shot video)")
+    if args.loop and args.frames == 1:
+        raise UsageError("--loop makes a video: it does not combine with --frames 1")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Values the pipeline would replace by its defaults (0) or turn into NaN frames."""
+    for flag, value in (
+        ("--seconds", args.seconds),
+        ("--fps", args.fps),
+        ("--shot-seconds", args.shot_seconds),
+        ("--memory-budget", args.memory_budget),
+    ):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} must be a number > 0, got {value}")
+    if args.guidance is not None and not math.isfinite(args.guidance):
+        raise UsageError(f"--guidance must be a finite number, got {args.guidance}")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.seed is not None and not -(2**63) <= args.seed < 2**63:
+        raise UsageError(f"--seed must fit in 64 bits (-2**63 .. 2**63-1), got {args.seed}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +167,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
 
     from chronotope.data import VideoWriter, read_video
     from chronotope.pipeline.loading import load_pipeline
-    from chronotope.pipeline.request import parse_size
+    from chronotope.pipeline.request import check_size, parse_size
 
     pipe = load_pipeline(args.model)
     _to_rank_device(pipe)
@@ -127,6 +177,8 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
         pipe.register_to_config(memory_budget_gib=args.memory_budget)
     fps = args.fps or pipe.config.fps
     width, height = parse_size(args.size) if args.size else (None, None)
+    if args.size:  # a 0 would silently become the default size
+        check_size(width, height, pipe.fs)
 
     def clip(path: Path):
         return read_video(path, fps=fps).frames

@@ -7,7 +7,7 @@ exist (a truncated "faststart" mp4 keeps a complete index for data that is gone)
 back to counting packets (demux, no decode) when the container has no frame count.
 Anything unreadable raises `CorruptFileError` naming the reason.
 
-This module imports only PyAV and Pillow (no torch) so the scan's probe workers start fast.
+This module imports only PyAV, Pillow and numpy (no torch) so the scan's probe workers start fast.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from chronotope.errors import CorruptFileError
@@ -92,6 +93,16 @@ def open_image(path: Path) -> Image.Image:
         raise CorruptFileError(f"{path}: not a readable image ({e})") from None
     check_pixels(*image.size, path)
     return image
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """uint8 (H,W,3) of any Pillow mode. 16- and 32-bit integer gray (16-bit PNGs open as
+    "I;16" or "I") is scaled from 0..65535; Pillow's own convert clips it to 0..255 (white)."""
+    if image.mode.startswith("I"):
+        gray = np.asarray(image).astype(np.float64) / 257.0
+        gray = np.clip(gray, 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"))
 
 
 def image_durations(image: Image.Image, path: Path) -> list[Fraction]:

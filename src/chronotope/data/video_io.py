@@ -32,6 +32,7 @@ from chronotope.data.probing import (
     open_container,
     open_image,
     stream_fps,
+    to_rgb,
 )
 from chronotope.errors import CorruptFileError, UsageError
 
@@ -149,7 +150,7 @@ def _read_pillow(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fr
         n = getattr(image, "n_frames", 1)
         if n <= 1:
             try:
-                frame = np.asarray(image.convert("RGB"))
+                frame = to_rgb(image)
             except (OSError, SyntaxError, ValueError) as e:
                 raise CorruptFileError(
                     f"{path}: image data is truncated or corrupt ({e})"
@@ -166,7 +167,7 @@ def _pillow_frames(image: Image.Image, durations: list[float], path: Path) -> It
     for i, duration in enumerate(durations):
         image.seek(i)
         try:
-            yield _Frame(time, np.asarray(image.convert("RGB")))
+            yield _Frame(time, to_rgb(image))
         except (OSError, SyntaxError, ValueError) as e:
             raise CorruptFileError(f"{path}: frame {i} is corrupt ({e})") from None
         time += duration
@@ -235,6 +236,8 @@ def _check_write_args(path: Path, frames, fps) -> np.ndarray:
         raise UsageError(f"{path}: output format must be one of {', '.join(WRITE_SUFFIXES)}")
     if not path.parent.is_dir():
         raise UsageError(f"{path}: output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; give a file name to write")
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise UsageError(f"frames must be uint8 (T,H,W,3), got {frames.dtype} {frames.shape}")

@@ -64,6 +64,13 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
 
+    def known_query(request: Request, allowed: set[str]) -> None:
+        for key in request.query_params:  # like body fields: never silently ignored
+            if key not in allowed:
+                raise bad_request(
+                    f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter"
+                )
+
     def get_job(video_id: str) -> Job:
         job = store.get(video_id) if is_video_id(video_id) else None
         if job is None:
@@ -127,7 +134,10 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
         return JSONResponse(job.to_video(), headers=headers)
 
     @api.get("/videos")
-    def list_videos(after: str | None = None, limit: int = 20, order: str = "desc") -> JSONResponse:
+    def list_videos(
+        request: Request, after: str | None = None, limit: int = 20, order: str = "desc"
+    ) -> JSONResponse:
+        known_query(request, {"after", "limit", "order"})
         if not 1 <= limit <= 100:
             raise bad_request("limit must be between 1 and 100", param="limit")
         if order not in ("asc", "desc"):
@@ -156,7 +166,8 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
         return JSONResponse({"id": job.id, "object": "video.deleted", "deleted": True})
 
     @api.get("/videos/{video_id}/content")
-    def download_content(video_id: str, variant: str = "video") -> FileResponse:
+    def download_content(request: Request, video_id: str, variant: str = "video") -> FileResponse:
+        known_query(request, {"variant"})
         if variant not in OUTPUTS:
             raise bad_request(
                 f"variant must be one of {', '.join(OUTPUTS)}, got {variant!r}", param="variant"

@@ -37,6 +37,9 @@ class ServeConfig:
     default_seconds: str = "4"
     remix_strength: float = 0.6  # SDEdit strength of a remix/edit: 0 = copy, 1 = ignore input
     max_prompt_chars: int = 4000
+    # a job keeps all its frames in memory and holds a worker: a longer output is refused with
+    # 400 at submit time (the pipeline's check covers one sampling window, not the length)
+    max_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -45,6 +48,8 @@ class ServeConfig:
         for name in ("max_queue", "workers", "max_attempts", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
+        if not self.max_seconds > 0:
+            raise UsageError("max_seconds must be > 0", param="max_seconds")
         if not 0.0 < self.remix_strength <= 1.0:
             raise UsageError("remix_strength must be in (0, 1]", param="remix_strength")
 

@@ -68,6 +68,7 @@ class PipelineEngine:
         self.steps = steps
         self.fps = float(pipe.config.fps)
         self.default_size = f"{pipe.config.width}x{pipe.config.height}"
+        self.size_multiple = int(pipe.fs)  # sizes must be multiples of the VAE's factor
         self._lock = threading.Lock()
 
     @classmethod

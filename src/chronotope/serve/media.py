@@ -16,6 +16,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from chronotope.data.probing import to_rgb
 from chronotope.errors import UsageError
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -54,8 +55,9 @@ def read_video(
                 if max_frames is not None and len(frames) >= max_frames:
                     raise UsageError(f"video has more than {max_frames} frames", param="video")
                 frames.append(frame.to_ndarray(format="rgb24"))
-    except av.FFmpegError as e:
-        raise UsageError(f"cannot decode the video: {e}", param="video") from None
+    except av.FFmpegError as e:  # its text names the server's temporary file: not sent
+        reason = getattr(e, "strerror", None) or type(e).__name__
+        raise UsageError(f"cannot decode the video ({reason})", param="video") from None
     if not frames:
         raise UsageError("the video has no frames", param="video")
     return np.stack(frames), fps
@@ -79,10 +81,9 @@ def decode_image(data: bytes, *, max_pixels: int, param: str = "input_reference"
             param=param,
         )
     try:
-        rgb = img.convert("RGB")  # decodes now, known to be small
+        return to_rgb(img)  # decodes now, known to be small
     except Exception:
         raise UsageError(f"{param} is a corrupt image", param=param) from None
-    return np.asarray(rgb, dtype=np.uint8)
 
 
 def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -132,7 +132,13 @@ async def _reference_image(fields: Fields, config: ServeConfig) -> np.ndarray | 
     return await run_in_threadpool(media.decode_image, data, max_pixels=config.max_upload_pixels)
 
 
-def _validate(engine: Engine, request: GenerationRequest) -> None:
+def _validate(engine: Engine, request: GenerationRequest, config: ServeConfig) -> None:
+    if request.total_seconds > config.max_seconds:
+        raise bad_request(
+            f"the video would be {fmt_seconds(request.total_seconds)} s long; at most "
+            f"{config.max_seconds:g} s are served here",
+            param="seconds",
+        )
     engine.validate(request)  # UsageError -> 400 through the installed handler
 
 
@@ -154,7 +160,7 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
         task="image" if image is not None else "text", prompt=prompt, width=width,
         height=height, seconds=seconds, image=image, seed=parse_seed(fields),
     )  # fmt: skip
-    _validate(engine, request)
+    _validate(engine, request, config)
     job = Job(
         id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(seconds),
         size=f"{width}x{height}", spec=_spec(request),
@@ -163,7 +169,7 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
 
 
 async def _video_source(
-    fields: Fields, *, store: JobStore, files: JobFiles, config: ServeConfig
+    fields: Fields, *, store: JobStore, files: JobFiles, config: ServeConfig, engine: Engine
 ) -> tuple[Path, int, int, float, str, list[Path]]:
     """(file, width, height, seconds, model, temp files) of the `video` given by id or upload."""
     ref = text(fields, "video[id]")
@@ -188,6 +194,10 @@ async def _video_source(
         tmp.unlink(missing_ok=True)
         raise
     t, h, w, _ = frames.shape
+    # an upload of any size (175x143 footage) is generated at its size rounded down to the
+    # engine's grid; the engine resizes the frames (a client cannot pick a size here)
+    m = getattr(engine, "size_multiple", 1)
+    w, h = max(m, w - w % m), max(m, h - h % m)
     return tmp, w, h, t / fps, config.model_name, [tmp]
 
 
@@ -208,7 +218,7 @@ async def build_from_video(
         )
     else:
         path, w, h, src_seconds, model, cleanup = await _video_source(
-            fields, store=store, files=files, config=config
+            fields, store=store, files=files, config=config, engine=engine
         )
     new_seconds = parse_seconds(text(fields, "seconds") or "") if task == "extend" else src_seconds
     request = GenerationRequest(
@@ -218,7 +228,7 @@ async def build_from_video(
         extend="forward" if task == "extend" else None,
     )  # fmt: skip
     try:
-        _validate(engine, request)
+        _validate(engine, request, config)
     except Exception:
         for p in cleanup:
             p.unlink(missing_ok=True)
