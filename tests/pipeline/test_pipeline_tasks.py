@@ -194,3 +194,46 @@ def test_bridge_start_applies_to_bridges_only(clip, monkeypatch):
     assert starts[-1] == [0.0, 0.0, 1.0, 1.0]  # nothing after the new frames: from noise
     with pytest.raises(UsageError, match="bridge_start"):
         ChronotopePipeline.from_random(bridge_start=0.0)
+
+
+def test_image_to_video_at_a_size_off_the_token_grid(tiny_pipe, clip):
+    image = clip[0][:40, :72]  # 72x40: on the VAE's grid (8), not on the tokens' (16)
+    out = tiny_pipe("x", image=image, num_frames=5, seed=0).frames
+    assert out.shape == (5, 40, 72, 3) and np.array_equal(out[0], image)
+
+
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [
+        (dict(steps=0), "steps"),
+        (dict(fps=0), "fps"),
+        (dict(seconds=0), "seconds"),
+        (dict(seconds=float("inf")), "seconds"),
+        (dict(guidance=float("nan")), "guidance"),
+        (dict(seed=2**70), "seed"),
+        (dict(width=0), "size"),
+        (dict(strength=0.5), "strength"),  # no video to restyle
+        (dict(extend="forward"), "extend"),
+        (dict(loop=True, num_frames=1), "loop"),
+    ],
+)
+def test_zero_nan_or_unused_arguments_are_refused_not_defaulted(tiny_pipe, kwargs, param):
+    with pytest.raises(UsageError) as e:
+        tiny_pipe("x", **kwargs)
+    assert e.value.param == param
+
+
+def test_arguments_a_task_would_ignore_are_refused(tiny_pipe, clip):
+    cases = [
+        (dict(video=clip, strength=0.5, image=clip[0]), "image"),
+        (dict(video=clip, extend="forward", last_image=clip[0]), "last_image"),
+        (dict(video=clip, strength=0.5, num_frames=5), "frames"),
+        (dict(video=clip, connect=(clip, clip)), "connect"),
+    ]
+    for kwargs, param in cases:
+        with pytest.raises(UsageError) as e:
+            tiny_pipe("x", **kwargs)
+        assert e.value.param == param, kwargs
+    with pytest.raises(UsageError) as e:
+        tiny_pipe(["a", "b"], shot_seconds=1, image=clip[0])
+    assert e.value.param == "image"

@@ -83,7 +83,6 @@ def _check(args: argparse.Namespace) -> None:
             "--shot-seconds sets the length: do not combine it with --frames/--seconds"
         )
     _check_combinations(args)
-    _check_numbers(args)
     for name in ("image", "last_image", "video"):
         path = getattr(args, name)
         if path is not None:
@@ -100,44 +99,31 @@ def _check_input(flag: str, path: Path) -> None:
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    """Refuse flags the chosen task would not use (never silently ignore one)."""
-    images = [f for f, v in (("--image", args.image), ("--last-image", args.last_image)) if v]
-    if args.video is not None and images:
-        raise UsageError(f"{images[0]} does not combine with --video (the clip gives the frames)")
+    """The pipeline's own checks of the call, before the model loads; errors name the flag."""
+    from chronotope.pipeline import ChronotopePipeline
+    from chronotope.pipeline.request import check_numbers
+
     if args.connect is not None and args.last_image is not None:
         raise UsageError("--connect takes its own clips; do not combine it with --last-image")
-    if args.strength is not None and (args.frames is not None or args.seconds is not None):
-        raise UsageError(
-            "a restyle (--strength) is as long as its --video: drop --frames/--seconds"
+    try:
+        check_numbers(
+            steps=args.steps,
+            fps=args.fps,
+            seconds=args.seconds,
+            shot_seconds=args.shot_seconds,
+            guidance=args.guidance,
+            seed=args.seed,
         )
-    if len(args.prompt) > 1:
-        given = images + [f for f, v in (("--video", args.video), ("--connect", args.connect)) if v]
-        if given:
-            raise UsageError(
-                f"several --prompt (a multi-shot video) do not combine with {given[0]}"
-            )
-        if args.loop:
-            raise UsageError("--loop does not combine with several --prompt (a multi-shot video)")
-    if args.loop and args.frames == 1:
-        raise UsageError("--loop makes a video: it does not combine with --frames 1")
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
-    """Values the pipeline would replace by its defaults (0) or turn into NaN frames."""
-    for flag, value in (
-        ("--seconds", args.seconds),
-        ("--fps", args.fps),
-        ("--shot-seconds", args.shot_seconds),
-        ("--memory-budget", args.memory_budget),
-    ):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{flag} must be a number > 0, got {value}")
-    if args.guidance is not None and not math.isfinite(args.guidance):
-        raise UsageError(f"--guidance must be a finite number, got {args.guidance}")
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps must be >= 1, got {args.steps}")
-    if args.seed is not None and not -(2**63) <= args.seed < 2**63:
-        raise UsageError(f"--seed must fit in 64 bits (-2**63 .. 2**63-1), got {args.seed}")
+        ChronotopePipeline.check_task(
+            args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
+            args.connect, args.loop, args.frames, args.seconds,
+        )  # fmt: skip
+    except UsageError as e:
+        flag = f"--{e.param.replace('_', '-')}" if e.param else None
+        raise UsageError(f"{flag}: {e}" if flag else str(e), param=e.param) from None
+    budget = args.memory_budget
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise UsageError(f"--memory-budget must be a number > 0, got {budget}")
 
 
 def run(args: argparse.Namespace) -> int:

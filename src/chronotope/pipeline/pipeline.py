@@ -197,7 +197,9 @@ class ChronotopePipeline(DiffusionPipeline):
         if num_frames is not None:
             rq.check_frames(num_frames, self.ft)
             return num_frames
-        return rq.frames_for_seconds(seconds or self.config.seconds, fps, self.ft)
+        return rq.frames_for_seconds(
+            self.config.seconds if seconds is None else seconds, fps, self.ft
+        )
 
     # ---- 2-5. the call ----
 
@@ -235,8 +237,16 @@ class ChronotopePipeline(DiffusionPipeline):
         """
         t0 = time.perf_counter()
         cfg = self.config
-        fps = float(fps or cfg.fps)
-        steps = int(steps or cfg.steps)
+        rq.check_numbers(
+            steps=steps,
+            fps=fps,
+            seconds=seconds,
+            shot_seconds=shot_seconds,
+            guidance=guidance,
+            seed=seed,
+        )
+        fps = float(cfg.fps if fps is None else fps)
+        steps = int(cfg.steps if steps is None else steps)
         guidance = float(cfg.guidance if guidance is None else guidance)
         solver = solver or cfg.solver
         if seed is None:
@@ -244,14 +254,15 @@ class ChronotopePipeline(DiffusionPipeline):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts or any(not isinstance(p, str) for p in prompts):
             raise UsageError("prompt must be a string or a list of strings", param="prompt")
-        if steps < 1:
-            raise UsageError(f"steps must be >= 1, got {steps}", param="steps")
+        self.check_task(prompts, image, last_image, video, strength, extend, connect, loop,
+                         num_frames, seconds)  # fmt: skip
         # default size: the conditions' own, rounded down to the VAE's grid (they are resized)
         ref = [
             v and max(self.fs, v - v % self.fs)
             for v in self._reference_size(image, last_image, video, connect)
         ]
-        width, height = width or ref[0] or cfg.width, height or ref[1] or cfg.height
+        width = width if width is not None else ref[0] or cfg.width
+        height = height if height is not None else ref[1] or cfg.height
         total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         restyling = video is not None and extend is None
         if restyling:  # the output is as long as the source
@@ -299,7 +310,7 @@ class ChronotopePipeline(DiffusionPipeline):
                 )
             )
             out = run.one(
-                prompts[0], tasks.image_to_video(total, *run.gen_hw, self.ft, image, last_image)
+                prompts[0], tasks.image_to_video(total, height, width, self.ft, image, last_image)
             )
         if loop:
             task += "+loop"
@@ -329,6 +340,41 @@ class ChronotopePipeline(DiffusionPipeline):
         return GenerationOutput(frames=out, fps=fps, metadata=meta)
 
     # ---- helpers of the call ----
+
+    @staticmethod
+    def check_task(prompts, image, last_image, video, strength, extend, connect, loop,
+                   num_frames, seconds) -> None:  # fmt: skip
+        """Refuse arguments the chosen task would not use: none is ever silently ignored (the
+        CLI runs this before it loads a model: only whether each argument is given matters)."""
+        images = [n for n, v in (("image", image), ("last_image", last_image)) if v is not None]
+        if video is not None and connect is not None:
+            raise UsageError("give video or connect, not both", param="connect")
+        if (video is not None or connect is not None) and images:
+            given = "video" if video is not None else "connect"
+            raise UsageError(f"{images[0]} does not combine with {given}", param=images[0])
+        if strength is not None and (video is None or extend is not None):
+            raise UsageError(
+                "strength restyles a video: give video and no extend", param="strength"
+            )
+        if extend is not None and video is None:
+            raise UsageError("extend continues a video: give video", param="extend")
+        if video is not None and extend is None and (num_frames is not None or seconds is not None):
+            raise UsageError(
+                "a restyle is as long as its video: give no frames or seconds",
+                param="frames" if num_frames is not None else "seconds",
+            )
+        if len(prompts) > 1:
+            given = images + [
+                n for n, v in (("video", video), ("connect", connect)) if v is not None
+            ]
+            given += ["loop"] if loop else []
+            if given:
+                raise UsageError(
+                    f"several prompts (a multi-shot video) do not combine with {given[0]}",
+                    param=given[0],
+                )
+        if loop and num_frames == 1:
+            raise UsageError("loop makes a video: it does not combine with one frame", param="loop")
 
     def _mult(self, n: int) -> int:
         return max(self.ft, n // self.ft * self.ft)

@@ -47,6 +47,29 @@ def check_size(width: int, height: int, multiple: int) -> None:
         )
 
 
+def check_numbers(
+    *,
+    steps: int | None = None,
+    fps: float | None = None,
+    seconds: float | None = None,
+    shot_seconds: float | None = None,
+    guidance: float | None = None,
+    seed: int | None = None,
+) -> None:
+    """The scalar settings of a call, where given: a 0 or NaN is an error, never a default."""
+    if steps is not None and not (isinstance(steps, int) or float(steps).is_integer()):
+        raise UsageError(f"steps must be a whole number, got {steps}", param="steps")
+    if steps is not None and steps < 1:
+        raise UsageError(f"steps must be >= 1, got {steps}", param="steps")
+    for name, value in (("fps", fps), ("seconds", seconds), ("shot_seconds", shot_seconds)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{name} must be a number > 0, got {value}", param=name)
+    if guidance is not None and not math.isfinite(guidance):
+        raise UsageError(f"guidance must be a finite number, got {guidance}", param="guidance")
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise UsageError(f"seed must fit in 64 bits, got {seed}", param="seed")
+
+
 def snap_frames(num_frames: int, ft: int) -> int:
     """The nearest frame count of the form 1 + k*ft (rounding half up), at least 1."""
     if num_frames < 1:

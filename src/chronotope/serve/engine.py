@@ -116,7 +116,8 @@ class PipelineEngine:
         )
         if request.task == "image":
             kwargs["image"] = request.image
-        elif request.task in ("remix", "edit"):
+        elif request.task in ("remix", "edit"):  # as long as the source: no seconds
+            del kwargs["seconds"]
             kwargs.update(video=self._at_pipeline_fps(request), strength=request.strength)
         elif request.task == "extend":
             kwargs.update(video=self._at_pipeline_fps(request), extend=request.extend or "forward")
