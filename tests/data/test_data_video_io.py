@@ -234,3 +234,15 @@ def test_write_to_an_existing_folder_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="is a folder"):
         write_video(tmp_path / "out.mp4", smooth_clip(n=2), fps=8)
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_fit_frames_keeps_the_aspect_ratio_and_centers():
+    from chronotope.data import fit_frames
+
+    wide = np.zeros((32, 128, 3), np.uint8)
+    wide[:, 48:80] = 255  # a white square band in the middle third-ish
+    out = fit_frames(wide, 32, 32)  # the center 32x32 of a 4:1 frame: the band, not squeezed
+    assert out.shape == (32, 32, 3) and out[:, 4:28].min() > 200
+    clip = np.stack([wide, wide])
+    assert fit_frames(clip, 64, 16).shape == (2, 16, 64, 3)
+    assert fit_frames(clip, 128, 32) is clip  # already that size: untouched

@@ -405,3 +405,23 @@ def to_uint8(video: torch.Tensor) -> np.ndarray:
     """float (3,T,H,W) in [-1, 1] -> uint8 (T,H,W,3), clamped and rounded."""
     x = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return rearrange(x, "c t h w -> t h w c").cpu().numpy()
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Frames (H,W,3) or (T,H,W,3) uint8 at `width` x `height`: scaled to cover it with the
+    aspect ratio kept (Lanczos), then center-cropped. Frames already at that size come back
+    as they are."""
+    if frames.shape[-3:-1] == (height, width):
+        return frames
+    from PIL import Image
+
+    h, w = frames.shape[-3:-1]
+    scale = max(width / w, height / h)
+    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
+    left, top = (sw - width) // 2, (sh - height) // 2
+
+    def one(f: np.ndarray) -> np.ndarray:
+        img = Image.fromarray(f).resize((sw, sh), Image.Resampling.LANCZOS)
+        return np.asarray(img.crop((left, top, left + width, top + height)), dtype=np.uint8)
+
+    return one(frames) if frames.ndim == 3 else np.stack([one(f) for f in frames])

@@ -23,7 +23,7 @@ from diffusers import DiffusionPipeline
 
 from chronotope.autoencoder import CausalVAE
 from chronotope.autoencoder.streaming import TileSpec, auto_tile
-from chronotope.data import to_tensor
+from chronotope.data import fit_frames, to_tensor
 from chronotope.errors import UsageError
 from chronotope.model import DiT, TextEncoder
 from chronotope.pipeline import request as rq
@@ -405,7 +405,8 @@ class ChronotopePipeline(DiffusionPipeline):
 
     @staticmethod
     def _fit(x, height: int, width: int):
-        """Resize conditions ((T,)H,W,3 uint8, or a pair of them) to the output size."""
+        """Conditions ((T,)H,W,3 uint8, or a pair of them) at the output size: scaled to cover
+        it with their aspect ratio kept, then center-cropped (as the server does)."""
         if x is None:
             return None
         if isinstance(x, tuple):
@@ -415,14 +416,7 @@ class ChronotopePipeline(DiffusionPipeline):
             raise UsageError(
                 "images and clips must be uint8 arrays (H,W,3) or (T,H,W,3)", param="image"
             )
-        if x.shape[-3:-1] == (height, width):
-            return x
-        from PIL import Image
-
-        def one(f):
-            return np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS))
-
-        return one(x) if x.ndim == 3 else np.stack([one(f) for f in x])
+        return fit_frames(x, width, height)
 
 
 class _Run:

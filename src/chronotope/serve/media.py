@@ -86,18 +86,6 @@ def decode_image(data: bytes, *, max_pixels: int, param: str = "input_reference"
         raise UsageError(f"{param} is a corrupt image", param=param) from None
 
 
-def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to cover (width, height) keeping the aspect ratio, then center-crop."""
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = max(width / w, height / h)
-    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
-    img = Image.fromarray(image).resize((sw, sh), Image.Resampling.LANCZOS)
-    left, top = (sw - width) // 2, (sh - height) // 2
-    return np.asarray(img.crop((left, top, left + width, top + height)), dtype=np.uint8)
-
-
 def write_thumbnail(path: Path, frames: np.ndarray) -> None:
     """The middle frame as WEBP at full size (what OpenAI's `thumbnail` variant returned)."""
     tmp = _tmp(path)

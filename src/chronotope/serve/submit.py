@@ -21,6 +21,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from chronotope.data.video_io import fit_frames
 from chronotope.serve import media
 from chronotope.serve.config import ServeConfig
 from chronotope.serve.engine import Engine, GenerationRequest
@@ -155,7 +156,7 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
     seconds = parse_seconds(text(fields, "seconds", default=config.default_seconds))
     image = await _reference_image(fields, config)
     if image is not None:
-        image = await run_in_threadpool(media.fit_image, image, width, height)
+        image = await run_in_threadpool(fit_frames, image, width, height)
     request = GenerationRequest(
         task="image" if image is not None else "text", prompt=prompt, width=width,
         height=height, seconds=seconds, image=image, seed=parse_seed(fields),
