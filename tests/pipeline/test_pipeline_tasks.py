@@ -237,3 +237,28 @@ def test_arguments_a_task_would_ignore_are_refused(tiny_pipe, clip):
     with pytest.raises(UsageError) as e:
         tiny_pipe(["a", "b"], shot_seconds=1, image=clip[0])
     assert e.value.param == "image"
+
+
+def test_frames_held_in_memory_count_in_the_estimate(tiny_pipe):
+    streamed = tiny_pipe.validate_request(width=1024, height=1024, num_frames=481)
+    held = tiny_pipe.validate_request(width=1024, height=1024, num_frames=481, kept_frames=481)
+    assert held.frames - streamed.frames == 481 * 1024 * 1024 * 3  # uint8 RGB each
+
+
+def test_a_call_without_a_sink_counts_its_whole_output(tiny_pipe, monkeypatch):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(**kw):
+        seen.append(kw["kept_frames"])
+        raise Stop
+
+    monkeypatch.setattr(tiny_pipe, "validate_request", spy)
+    for sink in (None, lambda frames: None):
+        with pytest.raises(Stop):
+            tiny_pipe("x", seconds=60, frame_sink=sink)
+    with pytest.raises(Stop):
+        tiny_pipe(["a", "b"], shot_seconds=2)
+    assert seen == [481, 0, 2 * 17]  # returned whole: every frame is held; streamed: none

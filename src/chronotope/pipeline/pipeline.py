@@ -145,10 +145,17 @@ class ChronotopePipeline(DiffusionPipeline):
     # ---- 1. request validation ----
 
     def validate_request(
-        self, *, width: int, height: int, num_frames: int, guidance: float | None = None
+        self,
+        *,
+        width: int,
+        height: int,
+        num_frames: int,
+        guidance: float | None = None,
+        kept_frames: int = 0,
     ) -> rq.MemoryEstimate:
         """Raise `UsageError` / `MemoryBudgetError` unless the request can run; returns the
-        memory estimate of its largest window."""
+        memory estimate of its largest window plus `kept_frames` output frames held in memory
+        (a long call without a `frame_sink` returns all its frames at once)."""
         rq.check_size(width, height, self.fs)
         rq.check_frames(num_frames, self.ft)
         window = min(num_frames, self.config.window_frames)
@@ -172,6 +179,7 @@ class ChronotopePipeline(DiffusionPipeline):
             else num_frames + window,
             height_px=h,
             width_px=w,
+            kept_frames=kept_frames,
         )
         rq.check_memory(estimate, self.config.memory_budget_gib)
         return estimate
@@ -268,7 +276,13 @@ class ChronotopePipeline(DiffusionPipeline):
         if restyling:  # the output is as long as the source
             tasks.check_strength(0.6 if strength is None else strength)
             total = tasks.padded_length(len(video), self.ft)
-        self.validate_request(width=width, height=height, num_frames=total, guidance=guidance)
+        self.validate_request(
+            width=width,
+            height=height,
+            num_frames=total,
+            guidance=guidance,
+            kept_frames=0 if frame_sink is not None else total * len(prompts),
+        )
         image, last_image, video, connect = (
             self._fit(x, height, width) for x in (image, last_image, video, connect)
         )

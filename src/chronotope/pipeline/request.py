@@ -129,6 +129,7 @@ def estimate_memory(
     frames_in_memory: int,
     height_px: int,
     width_px: int,
+    kept_frames: int = 0,
 ) -> MemoryEstimate:
     """Peak memory of sampling `tokens` tokens (one window) and decoding it tile by tile.
 
@@ -137,13 +138,14 @@ def estimate_memory(
     conditional and unconditional copies run packed together). Attention itself uses a fused
     kernel (memory linear in tokens). Autoencoder: a tile of `tile_pixels` pixels through the
     widest level, for a chunk of frames. Frames: uint8 frames kept in memory plus their float
-    canvas for encoding.
+    canvas for encoding, and `kept_frames` more uint8 frames (a long output returned whole
+    instead of streamed).
     """
     n = tokens * (2 if guidance else 1)
     per_token = width * 4 * (6 + 2 * mlp_ratio) + heads * 64 * 4 * 4
     transformer = int(n * per_token * 1.5)
     autoencoder = int(tile_pixels * vae_channels * 4 * 4 * 9)
-    frames = int(frames_in_memory * height_px * width_px * 3 * (1 + 4))
+    frames = int((frames_in_memory * (1 + 4) + kept_frames) * height_px * width_px * 3)
     return MemoryEstimate(weight_bytes, transformer, autoencoder, frames)
 
 

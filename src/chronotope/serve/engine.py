@@ -89,8 +89,9 @@ class PipelineEngine:
 
     def validate(self, request: GenerationRequest) -> None:
         # an extension is sampled window by window: what must fit is the new segment
-        self.pipe.validate_request(
-            width=request.width, height=request.height, num_frames=self._frames(request.seconds)
+        frames = self._frames(request.seconds)
+        self.pipe.validate_request(  # a job holds its whole output in memory
+            width=request.width, height=request.height, num_frames=frames, kept_frames=frames
         )
 
     def _at_pipeline_fps(self, request: GenerationRequest) -> np.ndarray:
