@@ -74,14 +74,14 @@ def test_feathered_bridge_blends_both_residuals_linearly():
 
 
 def test_feathered_splice_leaves_no_ghost_where_an_object_moved_away():
-    known = np.full((1, 8, 8, 3), 20, np.uint8)
+    known = np.full((1, 32, 32, 3), 20, np.uint8)
     known[0, 2:5, 0:3] = 200  # an object at the left, sharp
-    c = Canvas(5, 8, 8, 4).place(known, 0)
-    gen = np.full((5, 8, 8, 3), 30, np.uint8)  # the decoder: background 10 levels too bright,
+    c = Canvas(5, 32, 32, 4).place(known, 0)
+    gen = np.full((5, 32, 32, 3), 30, np.uint8)  # the decoder: background 10 levels too bright,
     gen[0, 2:5, 0:3] = 150  # the object too dark, and in frame 1 the object has moved right
     gen[1:, 2:5, 5:8] = 150
     out = c.splice(gen, feather=4)
-    assert out[1, 0, 0, 0] == 30 - 8  # static background: 4/5 of its residual -10
+    assert out[1, 25, 25, 0] == 30 - 8  # static background: 4/5 of its residual -10
     assert out[1, 3, 1, 0] == 30  # where the object was: nothing of its residual (+50)
 
 
@@ -91,3 +91,19 @@ def test_bridged_latents_lie_between_pinned_ones():
     assert c.bridged_latents().tolist() == [False, False, True, True, False]
     head_only = Canvas(17, 8, 8, 4).place(frames(5), 0)  # an extension: nothing bridged
     assert not head_only.bridged_latents().any()
+
+
+def test_feathered_splice_leaves_no_ring_where_a_blurred_edge_was():
+    # the decoder blurs the object's edge: a dim halo (60) where the sharp object (200) ends,
+    # and the generated frame has moved the object away; the edge's residual (+140 inside,
+    # -40 on the halo) must not be drawn as a ring at the old place
+    known = np.full((1, 16, 16, 3), 20, np.uint8)
+    known[0, 4:10, 4:10] = 200
+    c = Canvas(5, 16, 16, 4).place(known, 0)
+    gen = np.full((5, 16, 16, 3), 20, np.uint8)
+    gen[0, 3:11, 3:11] = 60  # halo
+    gen[0, 5:9, 5:9] = 190  # the blurred object's core
+    gen[1:, 4:10, 12:16] = 190  # moved to the right edge in the generated frames
+    out = c.splice(gen, feather=4).astype(int)
+    old_place = (slice(3, 11), slice(3, 11))
+    assert np.abs(out[1][old_place] - 20).max() <= 2  # background there, no ring
