@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.add_argument("--quick", action="store_true", help="few prompts, short clips, few steps")
     p.add_argument("--seed", type=int, help="seed of prompts and sampling (default 0)")
-    p.add_argument("--steps", type=int, help="solver steps (default: quick 8, else the model's)")
+    p.add_argument("--steps", type=int, help="solver steps (default: quick 16, else the model's)")
     p.add_argument("--prompts", type=int, help="number of single-object prompts")
     p.add_argument("--task-cases", type=int, help="clips per task check (default: quick 1, else 4)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
