@@ -274,7 +274,8 @@ class ChronotopePipeline(DiffusionPipeline):
         total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         restyling = video is not None and extend is None
         if restyling:  # the output is as long as the source
-            tasks.check_strength(0.6 if strength is None else strength)
+            strength = tasks.RESTYLE_STRENGTH if strength is None else strength
+            tasks.check_strength(strength)
             total = tasks.padded_length(len(video), self.ft)
         self.validate_request(
             width=width,
@@ -303,7 +304,7 @@ class ChronotopePipeline(DiffusionPipeline):
             out = run.extend(prompts[0], video, extend, new, ctx)
         elif restyling:
             task = "restyle"
-            out = run.restyle(prompts[0], video, 0.6 if strength is None else strength, ctx)
+            out = run.restyle(prompts[0], video, strength, ctx)
         elif connect is not None:
             task = "connect"
             bridge = total if num_frames is not None or seconds is not None else self._bridge(fps)

@@ -114,6 +114,9 @@ def loop_closure(clip: np.ndarray, bridge_frames: int, ft: int, context: int) ->
     return window
 
 
+RESTYLE_STRENGTH = 0.6  # the default: the source's layout stays, its look may change
+
+
 def check_strength(strength: float) -> None:
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"strength must be in (0, 1], got {strength}", param="strength")
