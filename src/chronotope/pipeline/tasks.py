@@ -140,7 +140,7 @@ def restyle(
     check_strength(strength)
     lead = 0 if context is None else len(context)
     n = len(source)
-    total = padded_length(lead + n, ft) if lead else padded_length(n, ft)
+    total = padded_length(lead + n, ft)
     canvas = Canvas(total, *source.shape[1:3], ft, reference=True)
     if context is not None:
         canvas.place(context, 0)
