@@ -8,8 +8,7 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "world"
+from chronotope.utils.paths import BUNDLED_MODEL_DIR as DEFAULT_MODEL_DIR
 
 
 def default_model_dir() -> Path:

@@ -13,14 +13,13 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
+from chronotope.utils.paths import BUNDLED_MODEL_DIR
 from chronotope.utils.precision import autocast
 
 
 def bundled_vae_dir() -> Path:
     """Where the package ships its trained VAE: the bundled model's (`chronotope/weights/world/vae`)."""
-    from chronotope.pipeline.loading import DEFAULT_MODEL_DIR
-
-    return DEFAULT_MODEL_DIR / "vae"
+    return BUNDLED_MODEL_DIR / "vae"
 
 
 class LatentCodec:

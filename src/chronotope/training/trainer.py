@@ -29,6 +29,7 @@ from chronotope.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from chronotope.utils.paths import BUNDLED_MODEL_DIR
 from chronotope.utils.precision import autocast
 
 # fields that must match the checkpoint being resumed (they define the model or the data)
@@ -92,9 +93,7 @@ def build_model(cfg: TrainConfig, codec: LatentCodec) -> DiT:
 def init_weights_dir(spec: str) -> Path:
     """The transformer folder named by `--init`: "bundled", a pipeline or final/ folder (with a
     transformer/ inside), or a transformer folder itself."""
-    from chronotope.pipeline.loading import DEFAULT_MODEL_DIR
-
-    folder = DEFAULT_MODEL_DIR if spec == "bundled" else Path(spec)
+    folder = BUNDLED_MODEL_DIR if spec == "bundled" else Path(spec)
     for candidate in (folder / "transformer", folder):
         if (candidate / "config.json").is_file():
             return candidate
