@@ -82,7 +82,8 @@ def test_extend_cli_output_is_whole_clip(model_dir, tmp_path):
         (["--size", "100x64"], "nearest valid"),
         (["--frames", "0"], "frames"),
         (["--out-of-range"], None),
-        (["--strength", "0.5"], "--video"),
+        (["--strength", "0.5"], "--strength: strength restyles a video"),
+        (["--extend", "forward"], "--extend: extend continues a video"),
         (["--video", "missing.mp4", "--extend", "forward"], "no such file"),
     ],
 )

@@ -34,6 +34,7 @@ from chronotope.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from chronotope.utils.configs import config_differences
 from chronotope.utils.precision import autocast
 
 
@@ -129,14 +130,14 @@ def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
     if not (folder / "config.json").is_file():
         raise UsageError(f"--init {folder}: not a VAE folder written by save_pretrained")
     source = CausalVAE.from_pretrained(folder)
-    for key, mine in model.config.items():
-        if key.startswith("_") or key in ("latents_mean", "latents_std"):
-            continue
-        if json.loads(json.dumps(mine)) != json.loads(json.dumps(source.config.get(key))):
-            raise UsageError(
-                f"--init {folder}: its {key} is {source.config.get(key)}, preset "
-                f"{cfg.preset!r} has {mine}"
-            )
+    stats = ("latents_mean", "latents_std")
+    diff = config_differences(model.config, source.config, keys=model.config, ignore=stats)
+    if diff:
+        key = diff[0]
+        raise UsageError(
+            f"--init {folder}: its {key} is {source.config.get(key)}, preset "
+            f"{cfg.preset!r} has {model.config[key]}"
+        )
     model.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
     if source.config.latents_mean is not None:
         model.set_latent_stats(

@@ -65,17 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """The CLI's own rules (a --video needs a task flag; shots need --shot-seconds), then the
+    library's (`_check_combinations`), all before the model loads."""
     suffix = args.out.suffix.lower()
     if suffix not in VIDEO_EXT + IMAGE_EXT:
         raise UsageError(f"--out must end in .mp4, .gif, .webp or .png, got {args.out.name!r}")
     if args.video is not None and args.extend is None and args.strength is None:
         raise UsageError("--video needs --extend forward|backward or --strength S")
-    if args.video is None and (args.extend is not None or args.strength is not None):
-        raise UsageError("--extend and --strength need --video FILE")
-    if args.extend is not None and args.strength is not None:
-        raise UsageError("use --extend or --strength, not both")
-    if args.connect is not None and (args.video is not None or args.image is not None):
-        raise UsageError("--connect takes its own clips; do not combine it with --video or --image")
     if len(args.prompt) > 1 and args.shot_seconds is None:
         raise UsageError("several --prompt make a multi-shot video: give --shot-seconds S")
     if args.shot_seconds is not None and (args.frames is not None or args.seconds is not None):
@@ -103,8 +99,6 @@ def _check_combinations(args: argparse.Namespace) -> None:
     from chronotope.pipeline import ChronotopePipeline
     from chronotope.pipeline.request import check_numbers
 
-    if args.connect is not None and args.last_image is not None:
-        raise UsageError("--connect takes its own clips; do not combine it with --last-image")
     try:
         check_numbers(
             steps=args.steps,

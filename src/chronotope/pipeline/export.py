@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
+from chronotope.utils.configs import config_differences
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -97,12 +98,7 @@ def check_same_latent_space(trained, tuned, *, name: str) -> None:
     (they are re-measured at the end of each run, and the sum order depends on the thread
     count)."""
     stats = ("latents_mean", "latents_std")
-
-    def public(config) -> dict:  # without diffusers' bookkeeping (_name_or_path, versions)
-        return {k: v for k, v in config.items() if not k.startswith("_") and k not in stats}
-
-    theirs, ours = public(tuned.config), public(trained.config)
-    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    diff = config_differences(trained.config, tuned.config, ignore=stats)
     for key in stats:
         a, b = (torch.tensor(v.config[key] or [math.nan]) for v in (trained, tuned))
         if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-5, atol=1e-5):

@@ -29,6 +29,7 @@ from chronotope.utils.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from chronotope.utils.configs import config_differences
 from chronotope.utils.paths import BUNDLED_MODEL_DIR
 from chronotope.utils.precision import autocast
 
@@ -107,14 +108,15 @@ def load_init_weights(model: DiT, spec: str) -> None:
 
     folder = init_weights_dir(spec)
     saved = json.loads((folder / "config.json").read_text())
-    for key, mine in model.config.items():
-        if key.startswith("_") or key not in saved:
-            continue
-        if json.loads(json.dumps(mine)) != saved[key]:
-            raise UsageError(
-                f"--init {folder}: its DiT has {key}={saved[key]} but this run's has {mine}",
-                param="init",
-            )
+    # a key the saved config lacks is a field added since: its default applies
+    diff = config_differences(model.config, saved, keys=[k for k in model.config if k in saved])
+    if diff:
+        key = diff[0]
+        raise UsageError(
+            f"--init {folder}: its DiT has {key}={saved[key]} but this run's has "
+            f"{model.config[key]}",
+            param="init",
+        )
     weights = load_safetensors(folder / "diffusion_pytorch_model.safetensors")
     state = model.state_dict()
     missing = sorted(set(state) - set(weights))

@@ -1,1 +1,2 @@
-"""Small helpers shared by several stages (checkpoint files, RNG state)."""
+"""Small helpers shared by several stages (checkpoint files, RNG state, config comparison,
+the bundled model's folder, precision)."""
