@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,23 @@ def test_train_vae_cli_on_world_then_eval(tmp_path, capsys):
         main(["vae", "eval", "--model", str(out / "final"), "--clips", "1", "--frames", "5"]) == 0
     )
     assert '"psnr"' in capsys.readouterr().out
+
+
+def test_world_eval_reports_each_scene_family_and_the_whole_is_their_mix():
+    from chronotope.autoencoder.evaluate import evaluate_world
+    from chronotope.world import FAMILIES
+
+    torch.manual_seed(0)
+    vae = CausalVAE.from_preset("tiny")
+    one = evaluate_world(vae, num_clips=1, num_frames=5, sizes=((32, 32),))
+    assert len(one.by_family) == 1  # one clip: its family's score is the whole score
+    (only,) = one.by_family.values()
+    assert (only.psnr, only.ssim, only.num_frames) == (one.psnr, one.ssim, one.num_frames)
+
+    many = evaluate_world(vae, num_clips=6, num_frames=5, sizes=((32, 32),))
+    assert set(many.by_family) <= set(FAMILIES) and len(many.by_family) > 1
+    assert sum(s.num_frames for s in many.by_family.values()) == many.num_frames == 30
+    # equal-size frames: the whole MSE is the frame-weighted mean of the families' MSEs
+    mse = sum(10 ** (-s.psnr / 10) * s.num_frames for s in many.by_family.values()) / 30
+    assert abs(-10 * math.log10(mse) - many.psnr) < 1e-6
+    assert set(many.to_dict()["by_family"]) == set(many.by_family)
