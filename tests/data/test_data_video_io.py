@@ -61,6 +61,15 @@ def test_lossy_round_trip_within_psnr(tmp_path, suffix, min_psnr):
     assert psnr(video.frames, frames) > min_psnr
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".jpeg"])
+def test_jpeg_holds_one_frame_within_psnr(tmp_path, suffix):
+    frame = smooth_clip(n=1, height=33, width=47)
+    video = read_video(write_video(tmp_path / f"a{suffix}", frame, fps=8))
+    assert video.frames.shape == frame.shape and psnr(video.frames, frame) > 35
+    with pytest.raises(UsageError, match="1 frame"):
+        write_video(tmp_path / f"b{suffix}", smooth_clip(n=2), fps=8)
+
+
 def test_mp4_odd_size_is_padded_by_edge_repeat(tmp_path):
     frames = smooth_clip(n=4, height=33, width=47)
     video = read_video(write_video(tmp_path / "odd.mp4", frames, fps=10))

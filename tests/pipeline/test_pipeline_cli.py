@@ -106,11 +106,35 @@ def test_long_video_streams_to_the_file(model_dir, tmp_path):
     assert read_video(out).frames.shape[0] == 49  # windowed (window 17), streamed chunk by chunk
 
 
-def test_png_cannot_hold_a_video(model_dir, tmp_path, capsys):
-    out = tmp_path / "v.png"
-    assert gen(model_dir, "--prompt", "x", "--out", str(out), "--frames", "5") == 2
-    assert ".png" in capsys.readouterr().err and not out.exists()
-    assert list(tmp_path.iterdir()) == []  # no temporary file left either
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("v.png", ["--frames", "5"]),
+        ("v.jpg", ["--seconds", "2"]),
+        ("v.png", ["--loop"]),
+        ("v.jpeg", ["--prompt", "y", "--shot-seconds", "1"]),
+    ],
+)
+def test_a_still_cannot_hold_a_video_said_before_the_model_loads(
+    model_dir, tmp_path, capsys, monkeypatch, name, args
+):
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the request was refused")
+
+    monkeypatch.setattr("chronotope.pipeline.loading.load_pipeline", no_model)
+    out = tmp_path / name
+    assert gen(model_dir, "--prompt", "x", "--out", str(out), *args) == 2
+    err = capsys.readouterr().err
+    assert "holds one image" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary file either
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "a.png"])
+def test_a_still_with_no_length_is_an_image(model_dir, tmp_path, capsys, name):
+    out = tmp_path / name
+    assert gen(model_dir, "--prompt", "a square", "--out", str(out), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 1
+    assert read_video(out).frames.shape == (1, 64, 112, 3)  # the model's native size
 
 
 def test_unreadable_condition_file_is_one_line_exit_1(model_dir, tmp_path, capsys):

@@ -11,7 +11,8 @@ from pathlib import Path
 from chronotope.errors import UsageError
 
 EPILOG = """tasks:
-  --frames 1                      an image (.png/.webp); --out .mp4/.gif/.webp for video
+  --frames 1                      an image (.png/.jpg/.webp); --out .mp4/.gif/.webp for video
+                                  (--out .png/.jpg alone implies --frames 1)
   --image FILE                    image-to-video: the image is the first frame
   --last-image FILE               the image is the last frame (with --image: connect two images)
   --video FILE --extend forward   continue the clip after its end (output: clip + new frames)
@@ -21,9 +22,6 @@ EPILOG = """tasks:
   --loop                          the output loops seamlessly
   --prompt P1 --prompt P2 --shot-seconds S   a multi-shot video with cuts
 With --extend, --frames/--seconds give the length of the new part."""
-
-VIDEO_EXT = (".mp4", ".gif", ".webp")
-IMAGE_EXT = (".png", ".webp")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--prompt", action="append", required=True, help="text prompt (repeat for shots)"
     )
-    p.add_argument("--out", required=True, type=Path, help="output file: .mp4 .gif .webp .png")
+    p.add_argument(
+        "--out", required=True, type=Path, help="output file: .mp4 .gif .webp (.png .jpg: an image)"
+    )
     p.add_argument("--model", type=Path, help="model folder (default: the bundled world model)")
     p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size)")
     length = p.add_mutually_exclusive_group()
@@ -67,9 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> None:
     """The CLI's own rules (a --video needs a task flag; shots need --shot-seconds), then the
     library's (`_check_combinations`), all before the model loads."""
-    suffix = args.out.suffix.lower()
-    if suffix not in VIDEO_EXT + IMAGE_EXT:
-        raise UsageError(f"--out must end in .mp4, .gif, .webp or .png, got {args.out.name!r}")
+    _check_out(args)
     if args.video is not None and args.extend is None and args.strength is None:
         raise UsageError("--video needs --extend forward|backward or --strength S")
     if len(args.prompt) > 1 and args.shot_seconds is None:
@@ -85,6 +83,33 @@ def _check(args: argparse.Namespace) -> None:
             _check_input(f"--{name.replace('_', '-')}", path)
     for path in args.connect or ():
         _check_input("--connect", path)
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """--out's format, and for a still format (.png/.jpg) that the output is one frame: said
+    before anything is generated. A still with no length given is an image (--frames 1)."""
+    from chronotope.data.video_io import STILL_SUFFIXES, WRITE_SUFFIXES
+
+    suffix = args.out.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise UsageError(f"--out must end in {', '.join(WRITE_SUFFIXES)}, got {args.out.name!r}")
+    restyle = args.video is not None and args.strength is not None  # keeps its source's length
+    if suffix not in STILL_SUFFIXES or restyle:
+        return
+    video = (
+        args.video is not None
+        or args.connect is not None
+        or args.loop
+        or len(args.prompt) > 1
+        or (args.image is not None and args.last_image is not None)
+    )
+    if not video and args.frames is None and args.seconds is None:
+        args.frames = 1
+    elif video or args.frames != 1:
+        raise UsageError(
+            f"--out {args.out.name}: a {suffix} holds one image; use --frames 1, or "
+            ".mp4/.gif/.webp for a video"
+        )
 
 
 def _check_input(flag: str, path: Path) -> None:

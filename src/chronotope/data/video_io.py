@@ -36,7 +36,8 @@ from chronotope.data.probing import (
 )
 from chronotope.errors import CorruptFileError, UsageError
 
-WRITE_SUFFIXES = (".mp4", ".gif", ".webp", ".png")
+WRITE_SUFFIXES = (".mp4", ".gif", ".webp", ".png", ".jpg", ".jpeg")
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg")  # one frame each
 MP4_CRF = 18  # visually near-lossless H.264; the default 23 smears the toy world's thin edges
 GIF_MAX_FPS = 50  # GIF delays are centiseconds and players clamp delays below 2 cs
 
@@ -210,7 +211,8 @@ def _select(
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
-    """Write uint8 (T,H,W,3) frames as `.mp4` (H.264 yuv420p), `.gif`, `.webp` or `.png`.
+    """Write uint8 (T,H,W,3) frames as `.mp4` (H.264 yuv420p), `.gif`, `.webp`, or one frame as
+    `.png` / `.jpg`.
 
     H.264 4:2:0 needs even sizes (the SPS can only crop whole chroma samples): an odd width or
     height is padded by repeating the last column/row, so the mp4 is up to 1 px larger than
@@ -245,8 +247,10 @@ def _check_write_args(path: Path, frames, fps) -> np.ndarray:
         raise UsageError(f"frames must have T,H,W >= 1, got {frames.shape}")
     if not (math.isfinite(fps) and fps > 0):
         raise UsageError(f"fps must be > 0, got {fps}", param="fps")
-    if suffix == ".png" and len(frames) > 1:
-        raise UsageError(f"{path}: a .png holds 1 frame, got {len(frames)}; use .mp4/.gif/.webp")
+    if suffix in STILL_SUFFIXES and len(frames) > 1:
+        raise UsageError(
+            f"{path}: a {suffix} holds 1 frame, got {len(frames)}; use .mp4/.gif/.webp"
+        )
     if suffix == ".gif" and fps > GIF_MAX_FPS:
         raise UsageError(f"{path}: gif fps must be in (0, {GIF_MAX_FPS}], got {fps}", param="fps")
     return np.ascontiguousarray(frames)
@@ -388,7 +392,18 @@ def _write_png(path: Path, frames: np.ndarray, fps: float) -> None:
     Image.fromarray(frames[0]).save(path, format="PNG")
 
 
-_WRITERS = {".mp4": _write_mp4, ".gif": _write_gif, ".webp": _write_webp, ".png": _write_png}
+def _write_jpeg(path: Path, frames: np.ndarray, fps: float) -> None:
+    Image.fromarray(frames[0]).save(path, format="JPEG", quality=95)
+
+
+_WRITERS = {
+    ".mp4": _write_mp4,
+    ".gif": _write_gif,
+    ".webp": _write_webp,
+    ".png": _write_png,
+    ".jpg": _write_jpeg,
+    ".jpeg": _write_jpeg,
+}
 
 
 # ---------------------------------------------------------------- tensors
