@@ -167,6 +167,10 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
         (["--fps", "0"], "--fps"),
         (["--seconds", "0"], "--seconds"),
         (["--seconds", "inf"], "--seconds"),
+        # lengths no call should run for (an hour at most): refused, not run for ever
+        (["--seconds", "1e9"], "--seconds: seconds must be <= 3600"),
+        (["--frames", "100000001"], "one call makes at most 3,600 s"),
+        (["--prompt", "y", "--shot-seconds", "3000"], "one call makes at most 3,600 s"),
         (["--guidance", "nan"], "--guidance"),
         (["--memory-budget", "-1"], "--memory-budget"),
         (["--seed", str(2**70)], "--seed"),

@@ -277,6 +277,7 @@ class ChronotopePipeline(DiffusionPipeline):
             strength = tasks.RESTYLE_STRENGTH if strength is None else strength
             tasks.check_strength(strength)
             total = tasks.padded_length(len(video), self.ft)
+        rq.check_length(total * len(prompts), fps)
         self.validate_request(
             width=width,
             height=height,

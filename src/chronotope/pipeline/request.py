@@ -47,6 +47,21 @@ def check_size(width: int, height: int, multiple: int) -> None:
         )
 
 
+# The longest output one call makes (an hour at any fps): far beyond the minute a multi-shot
+# video needs, and it turns a typo (`--seconds 1e9`) into an error instead of a run for ever.
+MAX_SECONDS = 3600.0
+
+
+def check_length(num_frames: int, fps: float) -> None:
+    """Refuse an output longer than `MAX_SECONDS`, naming its length."""
+    if num_frames / fps > MAX_SECONDS:
+        raise UsageError(
+            f"the output would last {num_frames / fps:,.0f} s ({num_frames:,} frames at {fps:g} "
+            f"fps); one call makes at most {MAX_SECONDS:,.0f} s",
+            param="seconds",
+        )
+
+
 def check_numbers(
     *,
     steps: int | None = None,
@@ -64,6 +79,9 @@ def check_numbers(
     for name, value in (("fps", fps), ("seconds", seconds), ("shot_seconds", shot_seconds)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise UsageError(f"{name} must be a number > 0, got {value}", param=name)
+    for name, value in (("seconds", seconds), ("shot_seconds", shot_seconds)):
+        if value is not None and value > MAX_SECONDS:
+            raise UsageError(f"{name} must be <= {MAX_SECONDS:g}, got {value:g}", param=name)
     if guidance is not None and not math.isfinite(guidance):
         raise UsageError(f"guidance must be a finite number, got {guidance}", param="guidance")
     if seed is not None and not -(2**63) <= seed < 2**63:
