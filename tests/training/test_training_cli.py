@@ -118,3 +118,21 @@ def test_cli_trains_a_tiny_model_on_the_world_end_to_end(tmp_path, capsys):
     # a second invocation resumes from the checkpoint at step 3 and has nothing left to do
     assert main(argv) == 0
     assert "resuming from" in capsys.readouterr().out
+
+
+def test_prepare_shard_fills_its_share_of_the_pool_and_trains_nothing(tmp_path, capsys):
+    argv = ["train", "--preset", "test", "--out", str(tmp_path), "--world-clips", "4"]
+    assert main([*argv, "--prepare-shard", "1/2"]) == 0
+    (folder,) = (tmp_path / "latents").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "00000001.safetensors",
+        "00000003.safetensors",
+    ]
+    assert "encoded 2" in capsys.readouterr().out
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "final").exists()
+    assert main([*argv, "--prepare-shard", "0/1"]) == 0  # the rest, and only the rest
+    assert "encoded 2" in capsys.readouterr().out and len(list(folder.iterdir())) == 4
+    assert main([*argv, "--world-clips", "0", "--prepare-shard", "0/1"]) == 2
+    assert "--world-clips" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--prepare-shard", "2/2"])

@@ -41,3 +41,23 @@ def test_pool_key_changes_with_the_world(tmp_path):
 def test_manifest_path_must_exist(tmp_path):
     with pytest.raises(UsageError, match="--data"):
         default_stream_factory(_cfg(tmp_path, data=str(tmp_path / "none.csv")), LatentCodec())
+
+
+def test_encode_shards_fill_the_pool_once_and_a_run_then_renders_nothing(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, world_clips=5)
+    folder = tmp_path / "latents"
+    a, b = WorldPool(cfg, LatentCodec(), folder), WorldPool(cfg, LatentCodec(), folder)
+    assert a.encode_shard(0, 2, progress=False) == 3  # clips 0, 2, 4
+    assert b.encode_shard(1, 2, progress=False) == 2  # clips 1, 3
+    assert a.encode_shard(0, 1, progress=False) == 0  # nothing is encoded twice
+    assert not a.memory and not b.memory  # shards only write the cache
+    names = sorted(p.name for p in a.folder.iterdir())
+    assert names == [f"{i:08d}.safetensors" for i in range(5)]
+    expected = [(a.world[i].video, a.world[i].text) for i in range(5)]
+    run = WorldPool(cfg, LatentCodec(), folder)
+    monkeypatch.setattr(type(run.world), "__getitem__", lambda *a: pytest.fail("rendered"))
+    for i, (video, text) in enumerate(expected):
+        latent, caption = run.latent(i)
+        assert torch.equal(latent, video) and caption == text
+    with pytest.raises(UsageError, match="shard"):
+        a.encode_shard(2, 2)

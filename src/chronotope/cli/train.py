@@ -38,6 +38,16 @@ def _tuple_of(kind):
     return parse
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N like 0/2, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return i, n
+
+
 def _flag_kwargs(name: str, hint) -> dict:
     """argparse keyword arguments for a dataclass field of type `hint`."""
     args = typing.get_args(hint)
@@ -88,6 +98,13 @@ def register(subparsers) -> None:
             help=f"world-tiny: {getattr(base, f.name)}",
             **_flag_kwargs(f.name, hints[f.name]),
         )
+    p.add_argument(
+        "--prepare-shard",
+        type=_shard,
+        metavar="I/N",
+        help="encode share I of N of the world pool's latents (--world-clips) into --out, then "
+        "exit; N such processes side by side fill the pool before training (docs/MODEL_CARD.md)",
+    )
     par = p.add_argument_group(
         "parallel training",
         "Under torchrun (WORLD_SIZE > 1) the ranks split each step's global batch of "
@@ -126,6 +143,7 @@ def register(subparsers) -> None:
 
 # flags of how to run, not fields of TrainConfig
 _RUN_FLAGS = (
+    "prepare_shard",
     "parallel",
     "sequence_parallel",
     "packs_per_step",
@@ -177,11 +195,33 @@ def run(args: argparse.Namespace) -> int:
     from chronotope.distributed.launch import world_size_from_env
 
     cfg = config_from_args(args)
+    if args.prepare_shard is not None:
+        return _prepare(cfg, *args.prepare_shard)
     world = world_size_from_env()
     saved = _saved_packs_per_step(cfg)
     if world == 1 and saved is None and not _parallel_requested(args):
         return _run_single(cfg)  # the plain single-process trainer, unchanged
     return _run_distributed(args, cfg, world, saved)
+
+
+def _prepare(cfg: TrainConfig, shard: int, shards: int) -> int:
+    """--prepare-shard: fill this share of the world pool's latent cache, train nothing."""
+    from chronotope.training.latents import LatentCodec
+    from chronotope.training.streams import WorldPool, check_world_budget
+
+    if cfg.data != "world" or not cfg.world_clips:
+        raise UsageError(
+            "--prepare-shard fills the world pool: it needs --data world and --world-clips N > 0",
+            param="prepare_shard",
+        )
+    codec = LatentCodec.load(cfg.vae)
+    check_world_budget(cfg, codec)
+    pool = WorldPool(cfg, codec, Path(cfg.out) / "latents")
+    encoded = pool.encode_shard(shard, shards, progress=cfg.progress)
+    print(
+        f"share {shard}/{shards} of {cfg.world_clips} clips: encoded {encoded} into {pool.folder}"
+    )
+    return 0
 
 
 def _run_single(cfg: TrainConfig) -> int:

@@ -105,6 +105,23 @@ class WorldPool:
         self.memory[index] = found
         return found
 
+    def encode_shard(self, shard: int = 0, shards: int = 1, *, progress: bool = True) -> int:
+        """Write the cache files of clips `shard, shard + shards, ...` that are not on disk yet
+        and keep nothing in memory; returns how many were encoded. `shards` processes side by
+        side (one per core) fill the pool before training, so no training step waits on the
+        encoder and the ranks of a torchrun job do not each encode every clip."""
+        from tqdm.auto import tqdm
+
+        if not 0 <= shard < shards:
+            raise UsageError(f"shard must be in [0, {shards}), got {shard}", param="prepare_shard")
+        encoded = 0
+        for index in tqdm(range(shard, self.size, shards), disable=not progress, unit="clip"):
+            if not (self.folder / f"{index:08d}.safetensors").is_file():
+                self.latent(index)
+                del self.memory[index]
+                encoded += 1
+        return encoded
+
     def __call__(self, position: int) -> Iterator:
         while True:
             latent, text = self.latent(position % self.size)
