@@ -60,12 +60,58 @@ def test_image_to_video_first_frame_is_the_image(tiny_pipe, clip):
     assert np.array_equal(both[0], clip[0]) and np.array_equal(both[-1], clip[8])
 
 
-def test_loop_appends_a_bridge_back_to_the_start(tiny_pipe):
+def test_loop_is_one_circle_of_latent_frames(tiny_pipe):
     out = tiny_pipe("x", num_frames=9, loop=True, seed=6)
-    plain = tiny_pipe("x", num_frames=9, seed=6)
-    assert out.metadata["task"] == "text-to-video+loop"
+    assert out.metadata["task"] == "loop"
+    assert out.frames.shape == (8, 64, 112, 3)  # the 2 latent frames after the first: 2 x 4
+    assert np.array_equal(out.frames, tiny_pipe("x", num_frames=9, loop=True, seed=6).frames)
+    plain = tiny_pipe("x", num_frames=9, seed=6).frames
+    assert not np.array_equal(out.frames, plain[1:])  # sampled as a circle, not cut from a clip
+
+
+def test_loop_of_a_given_clip_appends_a_bridge_back_to_its_start(tiny_pipe, clip):
+    out = tiny_pipe("x", image=clip[0], num_frames=9, loop=True, seed=6)
+    plain = tiny_pipe("x", image=clip[0], num_frames=9, seed=6)
+    assert out.metadata["task"] == "image-to-video+loop"
     assert np.array_equal(out.frames[:9], plain.frames)  # the clip itself, then the bridge
     assert len(out.frames) > 9
+
+
+def test_circular_model_fn_rolls_whole_frames_of_the_circle_and_back():
+    from chronotope.pipeline.sampler import Circle, circular_model_fn
+
+    x = torch.randn(20, 3)  # tokens 0-3 another sample; 4-19 a circle of 4 frames x 4 tokens
+    seen = []
+
+    def model(xr, sigma):  # a model that answers by position: what each position holds
+        seen.append(xr.clone())
+        return xr * 2 + torch.arange(20.0)[:, None]
+
+    fn = circular_model_fn(model, [Circle(start=4, end=20, per=4, seed=0)])
+    shifts = set()
+    for _ in range(12):
+        v = fn(x, torch.ones(20))
+        xr = seen[-1]
+        assert torch.equal(xr[:4], x[:4])  # outside the circle nothing moves
+        frames, rolled = x[4:].reshape(4, 4, 3), xr[4:].reshape(4, 4, 3)
+        (k,) = [k for k in range(4) if torch.equal(rolled, frames.roll(-k, dims=0))]
+        shifts.add(k)
+        # each token gets back the answer given to it: its own value, at the position it was at
+        where = 4 + (torch.arange(16) - 4 * k) % 16
+        assert torch.equal(v[4:], x[4:] * 2 + where[:, None].float())
+    assert len(shifts) > 1  # the offset changes from evaluation to evaluation
+
+
+def test_a_circle_job_packed_with_others_equals_it_alone(tiny_pipe):
+    jobs = _jobs(0)
+    jobs[2].circle_from = 1  # the 5-frame job loops over its last 4 latent frames
+    kw = dict(uncond_text=torch.randn(2, 384), steps=3, guidance=3.0, autocast=False)
+    together = sample_jobs(tiny_pipe.transformer, jobs, **kw)
+    (alone,) = sample_jobs(tiny_pipe.transformer, [jobs[2]], **kw)
+    assert torch.allclose(together[2], alone, atol=1e-4)
+    jobs[2].circle_from = None
+    (plain,) = sample_jobs(tiny_pipe.transformer, [jobs[2]], **kw)
+    assert not torch.allclose(plain, alone, atol=1e-3)
 
 
 def test_restyle_keeps_length(tiny_pipe, clip):

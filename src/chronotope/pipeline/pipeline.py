@@ -315,6 +315,9 @@ class ChronotopePipeline(DiffusionPipeline):
         elif len(prompts) > 1 or total > cfg.window_frames:
             task = "multi-shot" if len(prompts) > 1 else "long"
             out = run.long(prompts, total, ctx, frame_sink)
+        elif loop and image is None and last_image is None:
+            task = "loop"  # one window whose frames form a circle: a true wrap
+            out = run.one(prompts[0], tasks.loop(total, height, width, self.ft))
         else:
             task = (
                 "image"
@@ -328,7 +331,7 @@ class ChronotopePipeline(DiffusionPipeline):
             out = run.one(
                 prompts[0], tasks.image_to_video(total, height, width, self.ft, image, last_image)
             )
-        if loop:
+        if loop and task != "loop":  # a given clip, or one longer than a window: a bridge back
             task += "+loop"
             out = run.one(
                 prompts[-1],
@@ -472,6 +475,7 @@ class _Run:
             start=torch.from_numpy(start),
             text=text[0],
             seed=self.seed + self.windows,
+            circle_from=window.circle_from,
         )
         self.windows += 1
         bar = pipe.progress_bar(total=self.steps)
@@ -493,7 +497,7 @@ class _Run:
             shift=pipe.config.shift,
         )
         bar.close()
-        decoded = self._decode(z)
+        decoded = self._decode(z, circle_from=window.circle_from)
         # given frames go back bit-exactly; the decoder's error beside them fades over
         # `seam_feather` frames instead of jumping at the seam (Canvas.splice)
         decoded = canvas.splice(decoded, feather=pipe.config.seam_feather)
@@ -515,14 +519,24 @@ class _Run:
         t, h, w = vae.latent_size(canvas.num_frames, canvas.height, canvas.width)
         return torch.zeros(vae.config.latent_channels, t, h, w)
 
-    def _decode(self, z: torch.Tensor) -> np.ndarray:
+    def _decode(self, z: torch.Tensor, circle_from: int | None = None) -> np.ndarray:
+        """Latent (C,T',H',W') -> frames (T,H,W,3). With a circle (a loop), the causal decoder
+        runs over the circle twice and its frames come from the second pass, decoded after
+        the circle's end: the wrap gets the context it is played with."""
         vae = self.pipe.vae
+        if circle_from is not None:
+            z = torch.cat([z, z[:, circle_from:]], dim=1)
         z = vae.denormalize(z[None].float())
         chunks = []
         with autocast(enabled=self.pipe.autocast):
             for part in vae.decode_iter(z, tile=self.pipe._tile(*self.gen_hw)):
                 chunks.append(_to_uint8(part[0]))
-        return np.concatenate(chunks)
+        frames = np.concatenate(chunks)
+        if circle_from is None:
+            return frames
+        head = 1 + (circle_from - 1) * self.pipe.ft if circle_from else 0  # frames before it
+        period = (z.shape[2] - circle_from) // 2 * self.pipe.ft
+        return np.concatenate([frames[:head], frames[head + period :]])
 
     def extend(
         self, prompt: str, video: np.ndarray, direction: str, new: int, ctx: int

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from chronotope.errors import UsageError
 from chronotope.flow import get_solver, make_schedule, shift_for_tokens
 from chronotope.model import DiT
 from chronotope.tokens import PackedBatch, SampleInfo, Segments, patchify
@@ -26,6 +27,8 @@ class Job:
     start: torch.Tensor  # (T',) start noise level per latent frame: 0 pinned, 1 noise, s SDEdit
     text: torch.Tensor  # (n, text_dim) per-token text states
     seed: int
+    # latent frames [circle_from:] form a circle (a seamless loop): see `circular_model_fn`
+    circle_from: int | None = None
 
 
 def _start_tokens(job: Job, patch: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
@@ -82,10 +85,71 @@ def sample_jobs(
         text=[job.text for job in jobs],
     )
     model_fn = _guided_model_fn(transformer, batch, uncond_text, guidance, autocast)
+    circles = _circles(jobs, [x.shape[0] for x in xs], patch)
+    if circles:
+        model_fn = circular_model_fn(model_fn, circles)
     sigmas = torch.cat(schedules, dim=1)  # (K+1, L)
     progress = None if callback is None else (lambda i, n, _x: callback(i, n))
     x = get_solver(solver)(model_fn, batch.tokens.float(), sigmas, callback=progress)
     return batch.unpack_latents(x)
+
+
+@dataclass(frozen=True)
+class Circle:
+    """Tokens [start, end) of a packed sequence that form a circle of token-frames of `per`
+    tokens each (t-major order), rolled by offsets drawn from `seed`."""
+
+    start: int
+    end: int
+    per: int
+    seed: int
+
+
+def _circles(
+    jobs: Sequence[Job], lengths: Sequence[int], patch: tuple[int, int, int]
+) -> list[Circle]:
+    """Each job's circle, where it has one, placed in the packing."""
+    circles, offset = [], 0
+    for job, n in zip(jobs, lengths):
+        t = job.z_ref.shape[1]
+        if job.circle_from is not None:
+            if not (0 <= job.circle_from < t and job.circle_from % patch[0] == 0):
+                raise UsageError(
+                    f"circle_from must be a latent frame in [0, {t}) on the temporal patch "
+                    f"grid ({patch[0]}), got {job.circle_from}"
+                )
+            per = n // (t // patch[0])  # tokens of one token-frame
+            circles.append(
+                Circle(offset + job.circle_from // patch[0] * per, offset + n, per, job.seed)
+            )
+        offset += n
+    return circles
+
+
+def circular_model_fn(
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], circles: Sequence[Circle]
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Seamless loops by circular denoising: at every evaluation each circle of token-frames is
+    rolled by a random whole number of frames before the model sees it (positions stay put) and
+    the velocity is rolled back. The state itself never moves, but every pair of neighbours on
+    the circle, the last frame and the first included, is a pair of neighbours inside the clip
+    at most evaluations, so the wrap is denoised like any other step of the video (the tiling
+    trick of MultiDiffusion, Bar-Tal et al. 2023, along time). Each circle draws its offsets
+    from its own seed: a job gives the same frames alone or packed with others."""
+    gens = [torch.Generator().manual_seed(c.seed) for c in circles]
+
+    def fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        order = torch.arange(x.shape[0])
+        for c, gen in zip(circles, gens):
+            n = c.end - c.start
+            shift = int(torch.randint(n // c.per, (1,), generator=gen)) * c.per
+            order[c.start : c.end] = c.start + (torch.arange(n) + shift) % n  # a rolled view
+        v = model_fn(x[order], sigma[order])
+        out = torch.empty_like(v)
+        out[order] = v  # rolled back: each token gets its own velocity
+        return out
+
+    return fn
 
 
 def _info(job: Job, patch: tuple[int, int, int], n: int) -> SampleInfo:

@@ -11,8 +11,11 @@ connect A -> B             A's tail pinned first, B's head pinned last; output =
 restyle (SDEdit)           the source clip is the reference; every latent frame starts at s;
                            a long clip goes window by window, each pinning the last restyled
                            frames of the one before
-loop                       text-to-video V, then connect V -> V; output = V + bridge, whose last
-                           frame leads into V's first (a true wrap made by the model, not a fade)
+loop                       text-to-video whose latent frames after the first form a circle
+                           (circular denoising, `sampler.circular_model_fn`): output = the
+                           circle's frames, whose last leads into its first like any two
+                           neighbours (a true wrap, not a fade)
+loop of a given clip       the clip V, then connect V -> V; output = V + bridge
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Window:
     start: np.ndarray  # (T',) float: 0 pinned, 1 from noise, s SDEdit
     assemble: Assemble  # decoded window (T,H,W,3) with known frames spliced -> task output
     needs_encode: bool  # whether the reference latent must be encoded from the canvas
+    circle_from: int | None = None  # latent frames [circle_from:] form a circle (a loop)
 
 
 def _window(canvas: Canvas, assemble: Assemble, strength: float = 1.0) -> Window:
@@ -103,6 +107,18 @@ def connect(a: np.ndarray, b: np.ndarray, bridge_frames: int, ft: int, context: 
     canvas.place(tail, 0).place(head, len(tail) + bridge_frames)
     bridge = slice(len(tail), len(tail) + bridge_frames)
     return _window(canvas, lambda out: np.concatenate([a, out[bridge], b]))
+
+
+def loop(num_frames: int, h: int, w: int, ft: int) -> Window:
+    """A seamless loop made by text-to-video: the latent frames after the first (the causal
+    VAE's lone first frame is no part of a period) form a circle; output = their num_frames - 1
+    frames, a whole number of latent frames (the decoder runs over the circle twice, so the
+    first frames are decoded after the last, as they are played)."""
+    if num_frames < 1 + ft:
+        raise UsageError(f"a loop needs at least {1 + ft} frames, got {num_frames}", param="loop")
+    window = _window(Canvas(num_frames, h, w, ft), lambda out: out[1:])
+    window.circle_from = 1
+    return window
 
 
 def loop_closure(clip: np.ndarray, bridge_frames: int, ft: int, context: int) -> Window:
