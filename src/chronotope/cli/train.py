@@ -207,16 +207,14 @@ def run(args: argparse.Namespace) -> int:
 def _prepare(cfg: TrainConfig, shard: int, shards: int) -> int:
     """--prepare-shard: fill this share of the world pool's latent cache, train nothing."""
     from chronotope.training.latents import LatentCodec
-    from chronotope.training.streams import WorldPool, check_world_budget
+    from chronotope.training.streams import default_stream_factory
 
     if cfg.data != "world" or not cfg.world_clips:
         raise UsageError(
             "--prepare-shard fills the world pool: it needs --data world and --world-clips N > 0",
             param="prepare_shard",
         )
-    codec = LatentCodec.load(cfg.vae)
-    check_world_budget(cfg, codec)
-    pool = WorldPool(cfg, codec, Path(cfg.out) / "latents")
+    pool = default_stream_factory(cfg, LatentCodec.load(cfg.vae))  # the pool training reads
     encoded = pool.encode_shard(shard, shards, progress=cfg.progress)
     print(
         f"share {shard}/{shards} of {cfg.world_clips} clips: encoded {encoded} into {pool.folder}"
