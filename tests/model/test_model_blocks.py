@@ -14,6 +14,24 @@ def test_rms_norm_matches_torch_with_gradients():
     assert torch.autograd.gradcheck(lambda t: rms_norm(t), (x,))
 
 
+def test_rms_norm_in_bf16_is_within_bf16_rounding_of_fp64():
+    # the bf16 path reduces in bf16 (fp32 accumulation, the result rounded once): forward and
+    # backward must stay within a few bf16 ulps (2^-8 relative) of the fp64 computation
+    g = torch.Generator().manual_seed(0)
+    x64 = torch.randn(512, 2, 6, 64, generator=g, dtype=torch.float64) * 3
+    dy = torch.randn(x64.shape, generator=g, dtype=torch.float64)
+    x16 = x64.bfloat16().requires_grad_(True)
+    xr = x16.detach().double().requires_grad_(True)  # the same inputs, computed in fp64
+    ref = F.rms_norm(xr, (64,), eps=1e-6)
+    (ref_grad,) = torch.autograd.grad(ref, xr, dy.bfloat16().double())
+    y16 = rms_norm(x16)
+    y16.backward(dy.bfloat16())
+    assert y16.dtype == torch.bfloat16 and x16.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(y16.double(), ref, rtol=2**-7, atol=2**-7)
+    err = (x16.grad.double() - ref_grad).abs().mean() / ref_grad.abs().mean()
+    assert err < 2**-7
+
+
 def _randomized(module, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

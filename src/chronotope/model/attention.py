@@ -86,9 +86,11 @@ SHORT_KV = 32
 class _MathAttention(torch.autograd.Function):
     """softmax(q k^T / sqrt(d)) v on (B, h, l, d), saving the probabilities for backward.
 
-    The scale goes on q (l*d values), not on the scores (l*l); `q * scale` also makes the
-    contiguous copy that the batched matmul would otherwise make of the strided view. With a
-    short kv the scores are kept transposed (B, h, lk, lq) and softmax runs over dim -2.
+    The scale goes on q (l*d values), not on the scores (l*l). q, k and v arrive as strided
+    (B, l, h, d) -> (B, h, l, d) views of the packed rows; they are made contiguous once here,
+    since every batched matmul of a strided operand (three per tensor, forward and backward)
+    would copy it again. With a short kv the scores are kept transposed (B, h, lk, lq) and
+    softmax runs over dim -2.
     """
 
     @staticmethod
@@ -96,7 +98,9 @@ class _MathAttention(torch.autograd.Function):
         scale = q.shape[-1] ** -0.5
         t = k.shape[-2] < SHORT_KV
         with torch.autocast(q.device.type, enabled=False):
-            qs = q * scale  # (B, h, lq, d)
+            qs = torch.empty_like(q, memory_format=torch.contiguous_format)
+            torch.mul(q, scale, out=qs)  # (B, h, lq, d): scaled and made contiguous, one pass
+            k, v = k.contiguous(), v.contiguous()  # (B, h, lk, d)
             if t:
                 p = torch.softmax(torch.matmul(k, qs.transpose(-1, -2)), dim=-2)  # (B,h,lk,lq)
                 o = torch.matmul(p.transpose(-1, -2), v)  # (B, h, lq, d)
@@ -110,7 +114,7 @@ class _MathAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, do):
         qs, k, v, p = ctx.saved_tensors
-        do = do.to(qs.dtype)
+        do = do.to(qs.dtype).contiguous()  # a strided view of the output's grad: copy once
         if ctx.t:  # p, dp, ds are (B, h, lk, lq)
             dv = torch.matmul(p, do)  # (B, h, lk, d)
             dp = torch.matmul(v, do.transpose(-1, -2))

