@@ -63,15 +63,11 @@ def vae_loss(
     err = recon - target
     l1, mse = err.abs().mean(), err.pow(2).mean()
     edge = edge_l1(recon, target)
-    temporal = temporal_mse(recon, target)
     kl = kl_divergence(mean, logvar)
     total = weights.l1 * l1 + weights.mse * mse + weights.edge * edge + weights.kl * kl
-    total = total + weights.temporal * temporal
-    parts = {
-        "l1": l1.item(),
-        "mse": mse.item(),
-        "edge": edge.item(),
-        "temporal": temporal.item(),
-        "kl": kl.item(),
-    }
+    parts = {"l1": l1.item(), "mse": mse.item(), "edge": edge.item(), "kl": kl.item()}
+    if weights.temporal:  # off by default: no extra pass over the video
+        temporal = temporal_mse(recon, target)
+        total = total + weights.temporal * temporal
+        parts["temporal"] = temporal.item()
     return total, parts
