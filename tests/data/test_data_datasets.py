@@ -84,6 +84,35 @@ def test_world_stream_rejects_bad_arguments():
         WorldStream(0, image_prob=1.5)
 
 
+def test_world_stream_family_weights_choose_the_scene_family_and_nothing_else():
+    default, mixed = small_stream(), small_stream(families={"pair": 3, "single": 1, "pan": 0})
+    fams = []
+    for i in range(200):
+        a, b = default.plan(i), mixed.plan(i)
+        assert a["family"] is None  # the world draws it from its own mix
+        # size, length and world seed are the same draws: only the family is added
+        assert {k: v for k, v in b.items() if k != "family"} == {
+            k: v for k, v in a.items() if k != "family"
+        }
+        fams.append(b["family"])
+    assert set(fams) == {"pair", "single"}  # weight 0 and families left out: never drawn
+    assert 0.65 < fams.count("pair") / len(fams) < 0.85  # 3:1
+    for i in range(4):  # the clip is of the planned family
+        assert mixed.clip(i).spec.family == mixed.plan(i)["family"]
+    state = json.loads(json.dumps(mixed.state()))
+    assert WorldStream.from_state(state).families == mixed.families
+    assert torch.equal(WorldStream.from_state(state)[3].video, mixed[3].video)
+
+
+@pytest.mark.parametrize(
+    "families,match",
+    [({"pairs": 1}, "unknown scene family pairs; valid: single, pair"), ({"pair": 0}, ">= 0")],
+)
+def test_world_stream_rejects_bad_family_weights(families, match):
+    with pytest.raises(UsageError, match=match):
+        WorldStream(0, families=families)
+
+
 def make_manifest(tmp_path, items) -> str:
     rows = []
     for name, frames, fps in items:

@@ -21,6 +21,7 @@ from chronotope.training import EMA, TRAIN_PRESETS, get_preset, lr_at
         (["--model", "huge"], "DiT preset"),
         (["--vae", "/no/such/dir"], "--vae"),
         (["--sizes", "64x64", "--token-budget", "100"], "--token-budget must be >= 5120"),
+        (["--world-families", "single=1,puzzle=2"], "--world-families: unknown scene family"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(argv, flag, tmp_path, capsys):
@@ -29,7 +30,10 @@ def test_bad_values_exit_2_with_one_line(argv, flag, tmp_path, capsys):
     assert err.count("\n") == 0 and flag in err, err
 
 
-@pytest.mark.parametrize("argv", [["--no-such-flag", "1"], ["--steps", "ten"], ["--sizes", "64"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--no-such-flag", "1"], ["--steps", "ten"], ["--sizes", "64"], ["--world-families", "pair"]],
+)
 def test_unknown_flags_and_unparsable_values_exit_2(argv):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["train", *argv])
@@ -53,6 +57,8 @@ def test_flags_override_exactly_the_fields_given():
             "--sample-prompts",
             "a",
             "b c",
+            "--world-families",
+            "single=0.4,pair=0.6",
         ]
     )
     cfg = config_from_args(args)
@@ -62,14 +68,19 @@ def test_flags_override_exactly_the_fields_given():
         sizes=((16, 8), (8, 16)),
         progress=False,
         sample_prompts=("a", "b c"),
+        world_families=(("single", 0.4), ("pair", 0.6)),
         shift=type(base.shift)(**{**vars(base.shift), "max_shift": 5.0}),
     )
     assert cfg == expected
 
 
 def test_config_round_trips_through_json():
-    for cfg in TRAIN_PRESETS.values():
+    mixed = TRAIN_PRESETS["test"].override(world_families=(("pair", 2.0), ("game", 1.0)))
+    for cfg in [*TRAIN_PRESETS.values(), mixed]:
         assert type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    old = TRAIN_PRESETS["test"].to_dict()
+    del old["world_families"]  # a run config written before the field existed
+    assert type(mixed).from_dict(old) == TRAIN_PRESETS["test"]
 
 
 def test_lr_schedule_warmup_then_cosine_to_the_floor():

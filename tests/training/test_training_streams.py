@@ -35,7 +35,10 @@ def test_world_pool_cycles_and_encodes_each_clip_once(tmp_path, monkeypatch):
 def test_pool_key_changes_with_the_world(tmp_path):
     a = WorldPool(_cfg(tmp_path, world_clips=2), LatentCodec(), tmp_path)
     b = WorldPool(_cfg(tmp_path, world_clips=2, fps=4.0), LatentCodec(), tmp_path)
-    assert a.folder != b.folder
+    mix = (("pair", 1.0),)
+    c = WorldPool(_cfg(tmp_path, world_clips=2, world_families=mix), LatentCodec(), tmp_path)
+    assert len({a.folder, b.folder, c.folder}) == 3
+    assert c.world.plan(0)["family"] == "pair"
 
 
 def test_manifest_path_must_exist(tmp_path):

@@ -16,6 +16,11 @@ from chronotope.training.config import TRAIN_PRESETS, TrainConfig, get_preset
 
 # nested dataclass fields become prefixed flags: --shift-max-shift, --task-first
 _NESTED = {"shift": ("shift", ShiftConfig), "tasks": ("task", TaskMix)}
+# what a flag's preset value alone does not say
+_HELP = {
+    "world_families": "scene-family weights of world clips, e.g. single=0.4,pair=0.3 (families "
+    "left out are never drawn; empty: the world's own mix)",
+}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,6 +41,16 @@ def _tuple_of(kind):
             ) from None
 
     return parse
+
+
+def _families(text: str) -> tuple[tuple[str, float], ...]:
+    try:
+        pairs = [item.split("=") for item in text.split(",")]
+        return tuple((name.strip(), float(w)) for name, w in pairs)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected FAMILY=WEIGHT,... like single=0.4,pair=0.3, got {text!r}"
+        ) from None
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -60,6 +75,8 @@ def _flag_kwargs(name: str, hint) -> dict:
         return {"type": _size, "nargs": "+", "metavar": "WxH"}
     if name == "sample_size":
         return {"type": _size, "metavar": "WxH"}
+    if name == "world_families":
+        return {"type": _families, "metavar": "FAMILY=W,..."}
     if name == "sample_prompts":
         return {"nargs": "+", "metavar": "PROMPT"}
     if typing.get_origin(hint) is tuple:
@@ -95,7 +112,9 @@ def register(subparsers) -> None:
             f"--{f.name.replace('_', '-')}",
             dest=f.name,
             default=argparse.SUPPRESS,
-            help=f"world-tiny: {getattr(base, f.name)}",
+            help=" ".join(
+                filter(None, [_HELP.get(f.name), f"world-tiny: {getattr(base, f.name)}"])
+            ),
             **_flag_kwargs(f.name, hints[f.name]),
         )
     p.add_argument(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,9 +57,14 @@ class WorldStream(IterableDataset):
         image_prob: float = 0.1,
         temporal_factor: int = 4,
         include_heldout: bool = False,
+        families: Mapping[str, float] | None = None,
         start: int = 0,
     ) -> None:
+        """`families`: scene-family weights (e.g. {"single": 2, "pair": 1}; families left out
+        are never drawn); None keeps the world's own mix (`world.scenes.FAMILY_WEIGHTS`) and
+        draws exactly the clips a stream without the argument draws."""
         _check_stream_args(seed, sizes, seconds, fps, image_prob, temporal_factor, start)
+        self.families = check_families(families)
         self.seed = seed
         self.sizes = [(int(w), int(h)) for w, h in sizes]
         self.seconds = (float(seconds[0]), float(seconds[1]))
@@ -80,6 +85,7 @@ class WorldStream(IterableDataset):
             "image_prob": self.image_prob,
             "temporal_factor": self.temporal_factor,
             "include_heldout": self.include_heldout,
+            "families": self.families,
         }
 
     @classmethod
@@ -99,7 +105,18 @@ class WorldStream(IterableDataset):
         k = max(1, round(seconds * self.fps / self.temporal_factor))
         num_frames = 1 if is_image else 1 + k * self.temporal_factor
         world_seed = int(rng.integers(2**31 - 1))
-        return {"width": width, "height": height, "num_frames": num_frames, "seed": world_seed}
+        family = None  # drawn by the world from its own mix
+        if self.families is not None:  # one more draw, after the others: they stay the same
+            names = list(self.families)
+            p = np.asarray([self.families[n] for n in names])
+            family = names[int(rng.choice(len(names), p=p / p.sum()))]
+        return {
+            "width": width,
+            "height": height,
+            "num_frames": num_frames,
+            "seed": world_seed,
+            "family": family,
+        }
 
     def clip(self, index: int):
         """The rendered `WorldClip` of sample `index` (uint8 frames, caption, ground truth)."""
@@ -114,6 +131,7 @@ class WorldStream(IterableDataset):
             height=p["height"],
             num_frames=p["num_frames"],
             fps=self.fps,
+            family=p["family"],
             include_heldout=self.include_heldout,
         )
 
@@ -136,6 +154,27 @@ def _count(start: int) -> Iterator[int]:
     while True:
         yield i
         i += 1
+
+
+def check_families(families: Mapping[str, float] | None) -> dict[str, float] | None:
+    """Scene-family weights as a dict of floats, or a `UsageError` naming the valid families."""
+    if families is None:
+        return None
+    from chronotope.world import FAMILIES
+
+    out = {str(k): float(v) for k, v in dict(families).items()}
+    unknown = sorted(set(out) - set(FAMILIES))
+    if unknown:
+        raise UsageError(
+            f"unknown scene famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
+            f"valid: {', '.join(FAMILIES)}",
+            param="families",
+        )
+    if not all(math.isfinite(v) and v >= 0 for v in out.values()) or sum(out.values()) <= 0:
+        raise UsageError(
+            f"family weights must be >= 0 with a positive sum, got {out}", param="families"
+        )
+    return out
 
 
 def _check_stream_args(seed, sizes, seconds, fps, image_prob, temporal_factor, start) -> None:

@@ -70,8 +70,9 @@ class SelfAttention(nn.Module):
             g = self.norm.weight.to(qk.dtype)  # (2, 1, d)
             cos, sin = cos * g, sin * swap_halves(g)  # (L, 2, 1, d)
             qk = rms_norm(qk, self.norm.eps)
-        qk = apply_rope(qk, cos, sin)  # (L, 2, h, d)
-        o = attention(qk[:, 0], qk[:, 1], v[:, 0], segments, backend=backend)  # (L, h, d)
+        # unbind, not qk[:, 0] / qk[:, 1]: its backward is one stack (same reason as the split)
+        q, k = apply_rope(qk, cos, sin).unbind(1)  # (L, h, d) each
+        o = attention(q, k, v.squeeze(1), segments, backend=backend)  # (L, h, d)
         return self.out(o.flatten(1))  # (L, width)
 
 

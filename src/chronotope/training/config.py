@@ -36,6 +36,9 @@ class TrainConfig:
     fps: float = 8.0
     image_prob: float = 0.1  # world: fraction of 1-frame images
     world_clips: int = 4000  # world: cycle over this many clips, their latents cached (0: endless)
+    # world: scene-family weights, e.g. (("single", 0.4), ("pair", 0.3), ...); families left
+    # out are never drawn; () keeps the world's own mix (world.scenes.FAMILY_WEIGHTS)
+    world_families: tuple[tuple[str, float], ...] = ()
     caption_dropout: float = 0.1  # fraction of captions replaced by "" (for CFG)
     text_max_length: int = 64
     # ---- packing ----
@@ -112,6 +115,13 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be {valid}, got {getattr(self, name)}",
                     param=name,
                 )
+        if self.world_families:
+            from chronotope.data.datasets import check_families
+
+            try:
+                check_families(dict(self.world_families))
+            except UsageError as e:
+                raise UsageError(f"--world-families: {e}", param="world_families") from None
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +135,7 @@ class TrainConfig:
         for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size"):
             d[name] = tuple(d[name])
         d["sizes"] = tuple(tuple(s) for s in d["sizes"])
+        d["world_families"] = tuple((str(n), float(w)) for n, w in d.get("world_families", ()))
         return cls(**d)
 
     def override(self, **changes: Any) -> TrainConfig:

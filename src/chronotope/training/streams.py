@@ -38,6 +38,7 @@ def default_stream_factory(cfg: TrainConfig, codec: LatentCodec) -> StreamFactor
                     fps=cfg.fps,
                     image_prob=cfg.image_prob,
                     temporal_factor=codec.temporal_factor,
+                    families=dict(cfg.world_families) or None,
                     start=position,
                 )
             )
@@ -82,6 +83,8 @@ class WorldPool:
             image_prob=cfg.image_prob,
             temporal_factor=codec.temporal_factor,
         )
+        if cfg.world_families:  # only when set, so a default pool keeps its cache key
+            spec["families"] = dict(cfg.world_families)
         self.world = WorldStream(**spec)
         vae = None if codec.vae is None else [codec.source, codec.vae.config]
         key = json.dumps([spec, vae], sort_keys=True, default=str)
