@@ -93,3 +93,32 @@ def test_export_swaps_in_a_decoder_only_when_the_latent_space_is_the_same(tmp_pa
     with pytest.raises(UsageError, match="latents_std"):
         export_pipeline(final, tmp_path / "bad", vae_dir=tmp_path / "restat")
     assert not (tmp_path / "bad").exists()  # refused before anything was written
+
+
+def test_export_of_a_pipeline_folder_swaps_the_decoder_in_place_and_keeps_the_rest(tmp_path):
+    _train_tiny(tmp_path)
+    pipe_dir = tmp_path / "pipe"
+    export_pipeline(tmp_path / "run" / "final", pipe_dir, steps=2, bridge_start=0.8)
+    before = load_pipeline(pipe_dir)
+    tuned = CausalVAE.from_pretrained(tmp_path / "vae")
+    with torch.no_grad():
+        next(tuned.decoder.parameters()).add_(0.5)
+    tuned.save_pretrained(tmp_path / "tuned")
+
+    export_pipeline(pipe_dir, pipe_dir, vae_dir=tmp_path / "tuned", storage_dtype=torch.float16)
+    after = load_pipeline(pipe_dir)
+    assert dict(after.config) == dict(before.config)  # settings kept (steps, bridge_start...)
+    for name, p in before.transformer.state_dict().items():  # the DiT, rounded to fp16 once
+        torch.testing.assert_close(after.transformer.state_dict()[name], p.half().float())
+    theirs = after.vae.state_dict()
+    for name, p in tuned.state_dict().items():
+        assert torch.equal(theirs[name], p.half().float()), name
+    assert str(tmp_path) not in (pipe_dir / "vae" / "config.json").read_text()
+
+    export_pipeline(pipe_dir, tmp_path / "g6", guidance=6.0)  # a setting changed, no VAE
+    assert load_pipeline(tmp_path / "g6").config.guidance == 6.0
+    with pytest.raises(UsageError, match="not a pipeline setting: guidanse"):
+        export_pipeline(pipe_dir, tmp_path / "bad", guidanse=6.0)
+    with pytest.raises(UsageError, match="neither a finished latent-space training run"):
+        export_pipeline(tmp_path / "vae", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -11,9 +11,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="turn a training run into a pipeline folder",
         description="Write a `generate --model` folder from a training run's "
-        "final/ folder (transformer, vae, training.json).",
+        "final/ folder (transformer, vae, training.json), or save a pipeline folder again "
+        "with another decoder (--vae), settings or storage dtype (--out may be the same "
+        "folder).",
     )
-    p.add_argument("final", type=Path, help="the run's final/ folder")
+    p.add_argument("final", type=Path, help="the run's final/ folder, or a pipeline folder")
     p.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     p.add_argument("--steps", type=int, help="default solver steps of the pipeline")
     p.add_argument("--guidance", type=float, help="default guidance scale of the pipeline")

@@ -34,17 +34,24 @@ def export_pipeline(
     """Build a `ChronotopePipeline` from `final_dir` (transformer/, vae/, training.json), save it
     to `dest` with weights stored as `storage_dtype` and return it (fp32, as `load_pipeline`
     would). `vae_dir`: a VAE whose decoder was trained further with `train-vae --freeze-encoder`
-    (see `check_same_latent_space`). `overrides` set pipeline config fields (steps, guidance...)."""
+    (see `check_same_latent_space`). `overrides` set pipeline config fields (steps, guidance...).
+
+    `final_dir` may also be a pipeline folder (model_index.json): its transformer and settings
+    are kept, so `export MODEL --vae TUNED --out MODEL` swaps in a decoder in place."""
     from chronotope.autoencoder import CausalVAE
     from chronotope.model import DiT
     from chronotope.pipeline.pipeline import ChronotopePipeline
 
+    if storage_dtype not in STORAGE_DTYPES.values():
+        raise UsageError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
     final = Path(final_dir)
+    if (final / "model_index.json").is_file():
+        return _reexport(final, dest, storage_dtype, vae_dir, overrides)
     info_path = final / "training.json"
     if not info_path.is_file() or not (final / "vae").is_dir():
         raise UsageError(
-            f"{final} is not a finished latent-space training run (needs "
-            "training.json, transformer/ and vae/)"
+            f"{final} is neither a finished latent-space training run (needs "
+            "training.json, transformer/ and vae/) nor a pipeline folder (model_index.json)"
         )
     info = json.loads(info_path.read_text())
     cfg = info["config"]
@@ -62,23 +69,65 @@ def export_pipeline(
     )
     settings.update(overrides)
     vae = CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval()
-    if vae_dir is not None:
-        tuned = CausalVAE.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()
-        check_same_latent_space(vae, tuned, name=str(vae_dir))
-        # the DiT's exact normalization (the tuned run re-measured it, equal up to rounding)
-        tuned.set_latent_stats(
-            torch.tensor(vae.config.latents_mean), torch.tensor(vae.config.latents_std)
-        )
-        vae = tuned
     pipe = ChronotopePipeline(
         DiT.from_pretrained(final / "transformer", low_cpu_mem_usage=False).eval(),
-        vae,
+        _swap_decoder(vae, vae_dir),
         **settings,
     )
-    if storage_dtype not in STORAGE_DTYPES.values():
-        raise UsageError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
-    for module in (pipe.transformer, pipe.vae):
-        module.to(storage_dtype)
+    return _save(pipe, dest, storage_dtype)
+
+
+def _reexport(src: Path, dest, storage_dtype, vae_dir, overrides):
+    """A pipeline folder saved again: its transformer and settings, `overrides` applied, the
+    VAE swapped for `vae_dir`'s when given."""
+    from chronotope.pipeline.loading import load_pipeline
+    from chronotope.pipeline.pipeline import ChronotopePipeline
+
+    pipe = load_pipeline(src)
+    settings = {k: v for k, v in pipe.config.items() if k in _pipeline_settings()}
+    unknown = sorted(set(overrides) - set(settings))
+    if unknown:
+        raise UsageError(f"not a pipeline setting: {', '.join(unknown)}")
+    settings.update(overrides)
+    pipe = ChronotopePipeline(pipe.transformer, _swap_decoder(pipe.vae, vae_dir), **settings)
+    return _save(pipe, dest, storage_dtype)
+
+
+def _pipeline_settings() -> set[str]:
+    import inspect
+
+    from chronotope.pipeline.pipeline import ChronotopePipeline
+
+    params = inspect.signature(ChronotopePipeline.__init__).parameters
+    return {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _swap_decoder(vae, vae_dir):
+    """`vae`, or the VAE in `vae_dir` when given: refused unless it encodes exactly as `vae`
+    does; it gets `vae`'s latent statistics (the DiT's exact normalization: the tuned run
+    re-measured them, equal up to rounding)."""
+    if vae_dir is None:
+        return vae
+    from chronotope.autoencoder import CausalVAE
+
+    tuned = CausalVAE.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()
+    check_same_latent_space(vae, tuned, name=str(vae_dir))
+    tuned.set_latent_stats(
+        torch.tensor(vae.config.latents_mean), torch.tensor(vae.config.latents_std)
+    )
+    return tuned
+
+
+def _save(pipe, dest, storage_dtype):
+    from diffusers.utils import logging as dlogging
+
+    verbosity = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()  # diffusers warns on every .to(dtype) of a model
+    try:
+        for module in (pipe.transformer, pipe.vae):
+            module.to(storage_dtype)
+    finally:
+        dlogging.set_verbosity(verbosity)
     pipe.save_pretrained(dest)
     for component in ("transformer", "vae"):  # where the weights came from is this machine's
         path = Path(dest) / component / "config.json"  # business: a shipped folder names no path
