@@ -119,25 +119,27 @@ def _swap_decoder(vae, vae_dir):
 
 
 def _save(pipe, dest, storage_dtype):
-    from diffusers.utils import logging as dlogging
-
-    verbosity = dlogging.get_verbosity()
-    dlogging.set_verbosity_error()  # diffusers warns on every .to(dtype) of a model
-    try:
-        for module in (pipe.transformer, pipe.vae):
-            module.to(storage_dtype)
-    finally:
-        dlogging.set_verbosity(verbosity)
+    _cast(pipe, storage_dtype)
     pipe.save_pretrained(dest)
     for component in ("transformer", "vae"):  # where the weights came from is this machine's
         path = Path(dest) / component / "config.json"  # business: a shipped folder names no path
         config = json.loads(path.read_text())
         config.pop("_name_or_path", None)
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    for module in (pipe.transformer, pipe.vae):
-        # the rounded weights, as a later load sees them
-        module.to(torch.float32)
+    _cast(pipe, torch.float32)  # the rounded weights, as a later load sees them
     return pipe
+
+
+def _cast(pipe, dtype: torch.dtype) -> None:
+    from diffusers.utils import logging as dlogging
+
+    verbosity = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()  # diffusers warns on every .to(dtype) of a model
+    try:
+        for module in (pipe.transformer, pipe.vae):
+            module.to(dtype)
+    finally:
+        dlogging.set_verbosity(verbosity)
 
 
 def check_same_latent_space(trained, tuned, *, name: str) -> None:
