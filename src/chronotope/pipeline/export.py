@@ -1,4 +1,5 @@
-"""Turn a training run's `final/` folder into a pipeline folder (`save_pretrained` layout).
+"""Turn a training run's `final/` folder into a pipeline folder (`save_pretrained` layout), or save a
+pipeline folder again (another decoder, settings or storage dtype).
 
 Everything sampling must reproduce from training travels in the pipeline's config: the time
 shift anchors, fps, the text encoder's max length, the native size and the longest window.
