@@ -64,7 +64,9 @@ class WorldStream(IterableDataset):
         are never drawn); None keeps the world's own mix (`world.scenes.FAMILY_WEIGHTS`) and
         draws exactly the clips a stream without the argument draws."""
         _check_stream_args(seed, sizes, seconds, fps, image_prob, temporal_factor, start)
-        self.families = check_families(families)
+        from chronotope.world import check_family_weights
+
+        self.families = check_family_weights(families)
         self.seed = seed
         self.sizes = [(int(w), int(h)) for w, h in sizes]
         self.seconds = (float(seconds[0]), float(seconds[1]))
@@ -107,9 +109,9 @@ class WorldStream(IterableDataset):
         world_seed = int(rng.integers(2**31 - 1))
         family = None  # drawn by the world from its own mix
         if self.families is not None:  # one more draw, after the others: they stay the same
-            names = list(self.families)
-            p = np.asarray([self.families[n] for n in names])
-            family = names[int(rng.choice(len(names), p=p / p.sum()))]
+            from chronotope.world import draw_family
+
+            family = draw_family(rng, self.families)
         return {
             "width": width,
             "height": height,
@@ -154,27 +156,6 @@ def _count(start: int) -> Iterator[int]:
     while True:
         yield i
         i += 1
-
-
-def check_families(families: Mapping[str, float] | None) -> dict[str, float] | None:
-    """Scene-family weights as a dict of floats, or a `UsageError` naming the valid families."""
-    if families is None:
-        return None
-    from chronotope.world import FAMILIES
-
-    out = {str(k): float(v) for k, v in dict(families).items()}
-    unknown = sorted(set(out) - set(FAMILIES))
-    if unknown:
-        raise UsageError(
-            f"unknown scene famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
-            f"valid: {', '.join(FAMILIES)}",
-            param="families",
-        )
-    if not all(math.isfinite(v) and v >= 0 for v in out.values()) or sum(out.values()) <= 0:
-        raise UsageError(
-            f"family weights must be >= 0 with a positive sum, got {out}", param="families"
-        )
-    return out
 
 
 def _check_stream_args(seed, sizes, seconds, fps, image_prob, temporal_factor, start) -> None:

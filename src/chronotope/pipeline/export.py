@@ -132,15 +132,11 @@ def _save(pipe, dest, storage_dtype):
 
 
 def _cast(pipe, dtype: torch.dtype) -> None:
-    from diffusers.utils import logging as dlogging
+    from chronotope.pipeline.loading import quiet_diffusers
 
-    verbosity = dlogging.get_verbosity()
-    dlogging.set_verbosity_error()  # diffusers warns on every .to(dtype) of a model
-    try:
+    with quiet_diffusers():  # diffusers warns on every .to(dtype) of a model
         for module in (pipe.transformer, pipe.vae):
             module.to(dtype)
-    finally:
-        dlogging.set_verbosity(verbosity)
 
 
 def check_same_latent_space(trained, tuned, *, name: str) -> None:

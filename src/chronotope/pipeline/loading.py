@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -16,6 +18,20 @@ def default_model_dir() -> Path:
     return Path(os.environ.get("CHRONOTOPE_MODEL", DEFAULT_MODEL_DIR))
 
 
+@contextmanager
+def quiet_diffusers() -> Iterator[None]:
+    """diffusers logs errors only inside (no hub/accelerate chatter on a local, offline load,
+    no warning on every `.to(dtype)` of a model); its verbosity is restored after."""
+    from diffusers.utils import logging as dlogging
+
+    verbosity = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        dlogging.set_verbosity(verbosity)
+
+
 def load_pipeline(path: str | os.PathLike | None = None):
     """A `ChronotopePipeline` from a `save_pretrained` folder (default: the bundled model)."""
     from diffusers.utils import logging as dlogging
@@ -26,15 +42,13 @@ def load_pipeline(path: str | os.PathLike | None = None):
     if not (folder / "model_index.json").is_file():
         hint = "" if path is not None else " (no bundled model in this install; pass --model DIR)"
         raise UsageError(f"{folder} is not a chronotope model folder{hint}", param="model")
-    verbosity = dlogging.get_verbosity()
-    dlogging.set_verbosity_error()  # no hub/accelerate chatter: this is a local, offline load
     dlogging.disable_progress_bar()  # two tiny components: a bar per load is noise
     try:
-        pipe = ChronotopePipeline.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True, low_cpu_mem_usage=False
-        )
+        with quiet_diffusers():
+            pipe = ChronotopePipeline.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True, low_cpu_mem_usage=False
+            )
     finally:
-        dlogging.set_verbosity(verbosity)
         dlogging.enable_progress_bar()
     for module in (pipe.transformer, pipe.vae):
         if any(p.dtype != torch.float32 for p in module.parameters()):

@@ -116,10 +116,10 @@ class TrainConfig:
                     param=name,
                 )
         if self.world_families:
-            from chronotope.data.datasets import check_families
+            from chronotope.world import check_family_weights
 
             try:
-                check_families(dict(self.world_families))
+                check_family_weights(dict(self.world_families))
             except UsageError as e:
                 raise UsageError(f"--world-families: {e}", param="world_families") from None
         return self

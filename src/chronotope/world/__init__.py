@@ -12,7 +12,7 @@ from chronotope.world.clip import (
     scene_from_prompt,
 )
 from chronotope.world.overrides import FAMILY_OVERRIDES
-from chronotope.world.scenes import sample_scene
+from chronotope.world.scenes import check_family_weights, draw_family, sample_scene
 from chronotope.world.spec import ObjectSpec, SceneSpec
 from chronotope.world.vocab import (
     ACTIONS,
@@ -38,6 +38,8 @@ __all__ = [
     "SHAPES",
     "VOCAB",
     "FrameState",
+    "check_family_weights",
+    "draw_family",
     "ObjectSpec",
     "ObjectState",
     "SceneSpec",

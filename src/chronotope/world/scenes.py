@@ -7,6 +7,9 @@ event (a bounce, a pass behind the wall, a collision); longer clips simply conti
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import numpy as np
 
 from chronotope.errors import UsageError
@@ -60,6 +63,31 @@ def _choose(rng: np.random.Generator, items, weights=None):
         p = np.asarray(weights, dtype=np.float64)
         return items[int(rng.choice(len(items), p=p / p.sum()))]
     return items[int(rng.integers(len(items)))]
+
+
+def check_family_weights(weights: Mapping[str, float] | None) -> dict[str, float] | None:
+    """Scene-family weights (like `FAMILY_WEIGHTS`) as a dict of floats, or a `UsageError`
+    naming the valid families; None stays None (the world's own mix)."""
+    if weights is None:
+        return None
+    out = {str(k): float(v) for k, v in dict(weights).items()}
+    unknown = sorted(set(out) - set(FAMILIES))
+    if unknown:
+        raise UsageError(
+            f"unknown scene famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
+            f"valid: {', '.join(FAMILIES)}",
+            param="families",
+        )
+    if not all(math.isfinite(v) and v >= 0 for v in out.values()) or sum(out.values()) <= 0:
+        raise UsageError(
+            f"family weights must be >= 0 with a positive sum, got {out}", param="families"
+        )
+    return out
+
+
+def draw_family(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
+    """One family drawn from `weights` (checked by `check_family_weights`)."""
+    return _choose(rng, weights, list(weights.values()))
 
 
 def sample_scene(
