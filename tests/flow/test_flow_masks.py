@@ -25,6 +25,9 @@ def _classify(mask: torch.Tensor) -> set[str]:
         kinds.add("suffix")
     if 0 < k < n:
         kinds.add("random")
+    runs = [i for i in range(1, n) if m[i] != m[i - 1]]  # where the mask switches
+    if n >= 3 and m[0] and m[-1] and len(runs) == 2:
+        kinds.add("ends")
     return kinds
 
 
@@ -51,12 +54,26 @@ def test_images_are_never_conditioned():
 
 def test_two_frames_never_get_both_ends():
     g = torch.Generator().manual_seed(0)
-    mix = TaskMix(none=0, first=0, last=0, first_last=1, prefix=0, suffix=0, random=0)  # ints ok
-    for _ in range(50):
-        mask = random_task_mask(2, g, mix)
-        assert int(mask.sum()) < 2
-    with pytest.raises(UsageError):
-        task_mask("first_last", 2)
+    for kind in ("first_last", "ends"):
+        mix = TaskMix(**{k: int(k == kind) for k in TASK_KINDS})  # ints ok
+        for _ in range(50):
+            mask = random_task_mask(2, g, mix)
+            assert int(mask.sum()) < 2
+        with pytest.raises(UsageError):
+            task_mask(kind, 2)
+
+
+def test_ends_pins_both_ends_and_leaves_a_gap_of_every_length():
+    g = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(400):
+        m = task_mask("ends", 6, g).tolist()
+        a = m.index(False)
+        b = 6 - 1 - max(i for i, x in enumerate(m) if not x)
+        assert a >= 1 and b >= 1, m  # a head and a tail pinned
+        assert m == [i < a or i >= 6 - b for i in range(6)], m  # one gap of noisy frames between
+        seen.add((a, b))
+    assert seen == {(a, b) for a in range(1, 5) for b in range(1, 6 - a)}
 
 
 def test_prefix_and_suffix_lengths_cover_the_valid_range():
@@ -80,3 +97,12 @@ def test_bad_mix_rejected():
         TaskMix(none=-1)
     with pytest.raises(UsageError):
         task_mask("sideways", 4)
+
+
+def test_configs_from_before_ends_keep_their_mix():
+    from chronotope.training.config import TrainConfig
+
+    d = TrainConfig().to_dict()
+    del d["tasks"]["ends"]  # a run config written before the kind existed
+    assert TrainConfig.from_dict(d).tasks.ends == 0.0
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).tasks == TaskMix()

@@ -23,7 +23,7 @@ def _loss(trainer, batch) -> float:
 
 
 def test_a_tiny_model_overfits_one_clip(tmp_path, text_encoder):
-    text_only = TaskMix(none=1, first=0, last=0, first_last=0, prefix=0, suffix=0, random=0)
+    text_only = TaskMix(none=1, first=0, last=0, first_last=0, prefix=0, suffix=0, random=0, ends=0)
     cfg = get_preset("test").override(
         out=str(tmp_path),
         depth=1,

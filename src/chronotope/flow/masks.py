@@ -10,6 +10,8 @@ forward/backward, loop) because training sees every kind of mask:
     prefix      frames [0, k) (extend forward)
     suffix      frames [T'-k, T') (extend backward)
     random      a random subset (interpolation / sparse keyframes)
+    ends        frames [0, a) and [T'-b, T') (connect two clips, close a clip into a loop: the
+                model must lead the middle into a pinned future of several frames)
 
 A clip never has all its frames conditioned (nothing would be left to learn), and a 1-frame
 image is never conditioned (its only frame would be the whole sample).
@@ -23,22 +25,23 @@ import torch
 
 from chronotope.errors import UsageError
 
-TASK_KINDS = ("none", "first", "last", "first_last", "prefix", "suffix", "random")
+TASK_KINDS = ("none", "first", "last", "first_last", "prefix", "suffix", "random", "ends")
 
 
 @dataclass(frozen=True)
 class TaskMix:
     """Probabilities of each mask kind for a clip of >= 2 latent frames (renormalised over the
-    kinds possible for that length). Half the clips are plain text-to-video, because that is
-    the hardest and most used task; image-to-video (first) is the most common conditioned one."""
+    kinds possible for that length). Nearly half the clips are plain text-to-video, because that
+    is the hardest and most used task; image-to-video (first) is the most common conditioned one."""
 
-    none: float = 0.5
+    none: float = 0.45
     first: float = 0.15
     last: float = 0.05
     first_last: float = 0.1
     prefix: float = 0.1
     suffix: float = 0.05
     random: float = 0.05
+    ends: float = 0.05
 
     def __post_init__(self) -> None:
         probs = asdict(self)
@@ -49,7 +52,7 @@ class TaskMix:
 def _possible(kind: str, num_frames: int) -> bool:
     if num_frames == 1:
         return kind == "none"
-    return not (kind == "first_last" and num_frames < 3)
+    return not (kind in ("first_last", "ends") and num_frames < 3)
 
 
 def task_mask(kind: str, num_frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -68,6 +71,11 @@ def task_mask(kind: str, num_frames: int, generator: torch.Generator | None = No
         mask[:k] = True
         if kind == "suffix":
             mask = mask.flip(0)
+    if kind == "ends":
+        a = int(torch.randint(1, num_frames - 1, (), generator=generator))  # 1 .. T'-2 frames
+        b = int(torch.randint(1, num_frames - a, (), generator=generator))  # >= 1 noisy between
+        mask[:a] = True
+        mask[num_frames - b :] = True
     if kind == "random":
         # each frame kept with p=1/2, redrawn until at least one clean and one noisy frame
         while True:

@@ -131,7 +131,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         d["shift"] = ShiftConfig(**d["shift"])
-        d["tasks"] = TaskMix(**d["tasks"])
+        d["tasks"] = TaskMix(**{"ends": 0.0, **d["tasks"]})  # configs from before `ends` had none
         for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size"):
             d[name] = tuple(d[name])
         d["sizes"] = tuple(tuple(s) for s in d["sizes"])
