@@ -99,6 +99,21 @@ def test_check_passes_saved_thresholds_and_fails_one_above_the_measure(first_run
 def test_bad_arguments_exit_2(first_run, tmp_path, capsys):
     assert main(["eval", "--out", str(tmp_path), "--steps", "0"]) == 2
     assert "--steps must be >= 1" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path), "--falling-cases", "0"]) == 2
+    assert "--falling-cases must be >= 1" in capsys.readouterr().err
+
+
+def test_case_counts_reach_the_config():
+    from chronotope.cli.eval import _config
+    from chronotope.cli.main import build_parser
+
+    def cfg(*argv):
+        return _config(build_parser().parse_args(["eval", "--out", "x", *argv]))
+
+    assert cfg("--falling-cases", "3", "--physics-cases", "5").falling_cases == 3
+    assert cfg("--physics-cases", "5").physics_cases == 5
+    assert cfg("--quick", "--falling-cases", "2").falling_cases == 2
+    assert cfg("--quick").falling_cases == 1 and cfg().falling_cases == 8
 
 
 def test_long_video_and_backward_extension_checks(tiny_pipe):

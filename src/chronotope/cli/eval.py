@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="solver steps (default: quick 16, else the model's)")
     p.add_argument("--prompts", type=int, help="number of single-object prompts")
     p.add_argument("--task-cases", type=int, help="clips per task check (default: quick 1, else 4)")
+    p.add_argument(
+        "--physics-cases", type=int, help="uniform-motion continuations (default: quick 2, else 8)"
+    )
+    p.add_argument("--falling-cases", type=int, help="falling clips (default: quick 1, else 8)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
     p.add_argument("--check", type=Path, metavar="THRESHOLDS.json", help="fail below thresholds")
     p.add_argument("--save-thresholds", type=Path, metavar="FILE", help="write thresholds")
@@ -41,10 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from chronotope.eval.suite import EvalConfig, quick_config
 
-    for name in ("steps", "prompts", "task_cases"):
+    for name in ("steps", "prompts", "task_cases", "physics_cases", "falling_cases"):
         v = getattr(args, name)
         if v is not None and v < 1:
-            raise UsageError(f"--{name} must be >= 1, got {v}", param=name)
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}", param=name)
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}", param="seed")
     if not 0.0 <= args.margin < 1.0:
@@ -53,6 +57,7 @@ def _config(args: argparse.Namespace):
         raise UsageError(f"--guidance must be >= 0, got {args.guidance}", param="guidance")
     over = {"seed": args.seed, "steps": args.steps, "prompts": args.prompts}
     over.update(guidance=args.guidance, task_cases=args.task_cases)
+    over.update(physics_cases=args.physics_cases, falling_cases=args.falling_cases)
     if args.quick:
         return quick_config(**over)
     return EvalConfig(**{k: v for k, v in over.items() if v is not None})

@@ -45,7 +45,7 @@ class EvalConfig:
     physics_cases: int = 8  # uniform-motion continuations
     cond_frames: int = 5  # given frames (1 + k*ft)
     new_frames: int = 8  # generated after them (a multiple of ft)
-    falling_cases: int = 4
+    falling_cases: int = 8  # with 4, one clip moved the fraction by 0.25 against a bar of 0.8
     occlusion_cases: int = 2
     occlusion_max_frames: int = 33
     restyle_strength: float = 0.5
@@ -59,7 +59,8 @@ class EvalConfig:
             raise UsageError(
                 f"unknown task check(s) {', '.join(unknown)}; valid: {', '.join(TASKS)}"
             )
-        positive = ("prompts", "physics_cases", "cond_frames", "new_frames", "floor_clips")
+        positive = ("prompts", "physics_cases", "falling_cases", "cond_frames", "new_frames")
+        positive += ("floor_clips",)
         for name in (*positive, "task_cases"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
