@@ -59,9 +59,8 @@ class EvalConfig:
             raise UsageError(
                 f"unknown task check(s) {', '.join(unknown)}; valid: {', '.join(TASKS)}"
             )
-        positive = ("prompts", "physics_cases", "falling_cases", "cond_frames", "new_frames")
-        positive += ("floor_clips",)
-        for name in (*positive, "task_cases"):
+        counts = ("prompts", "physics_cases", "falling_cases", "cond_frames", "new_frames")
+        for name in (*counts, "floor_clips", "task_cases"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
 

@@ -19,13 +19,11 @@ image is never conditioned (its only frame would be the whole sample).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 
 from chronotope.errors import UsageError
-
-TASK_KINDS = ("none", "first", "last", "first_last", "prefix", "suffix", "random", "ends")
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,9 @@ class TaskMix:
         probs = asdict(self)
         if any(p < 0 for p in probs.values()) or sum(probs.values()) <= 0:
             raise UsageError(f"task probabilities must be >= 0 with a positive sum, got {probs}")
+
+
+TASK_KINDS = tuple(f.name for f in fields(TaskMix))  # in field order, as `sample_task` indexes
 
 
 def _possible(kind: str, num_frames: int) -> bool:
