@@ -106,3 +106,25 @@ def test_configs_from_before_ends_keep_their_mix():
     del d["tasks"]["ends"]  # a run config written before the kind existed
     assert TrainConfig.from_dict(d).tasks.ends == 0.0
     assert TrainConfig.from_dict(TrainConfig().to_dict()).tasks == TaskMix()
+
+
+def _only(**weights) -> TaskMix:
+    return TaskMix(**{k: weights.get(k, 0.0) for k in TASK_KINDS})
+
+
+def test_a_kind_of_weight_zero_takes_no_share_and_no_draw():
+    """Giving one kind's weight to another moves no draw: zero-weight kinds are skipped, not
+    drawn over (so a kind added later with weight 0 leaves an old run's masks as they were).
+    `first` and `last` masks draw nothing themselves, so the streams must match kind for kind."""
+    a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    mix_a = _only(none=0.3, first=0.7)  # first next to none
+    mix_b = _only(none=0.3, last=0.7)  # first (and first_last, prefix, ...) weight 0 between
+    kinds_a = [sample_task(4, a, mix_a)[0] for _ in range(400)]
+    kinds_b = [sample_task(4, b, mix_b)[0] for _ in range(400)]
+    assert kinds_b == ["last" if k == "first" else k for k in kinds_a]
+    assert 0.2 < kinds_a.count("none") / 400 < 0.4
+    # and the draws sit where the weights say: one uniform per clip against the cumulative sum
+    g, oracle = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for _ in range(200):
+        u = float(torch.rand((), generator=oracle, dtype=torch.float64))
+        assert sample_task(4, g, mix_a)[0] == ("none" if u < 0.3 else "first")

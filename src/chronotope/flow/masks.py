@@ -98,7 +98,15 @@ def sample_task(
     )
     if weights.sum() <= 0:  # e.g. a mix of only conditioned kinds and a 1-frame image
         return "none", torch.zeros(num_frames, dtype=torch.bool)
-    kind = TASK_KINDS[int(torch.multinomial(weights, 1, generator=generator))]
+    # inverse CDF of one uniform draw: a kind of weight 0 takes no share of [0, 1) and no draw
+    # of the stream, so adding one (a new kind, default 0 in old configs) changes no old mask
+    u = float(torch.rand((), generator=generator, dtype=torch.float64)) * float(weights.sum())
+    cdf = torch.cumsum(weights, 0)
+    index = int(torch.searchsorted(cdf, torch.tensor([u], dtype=torch.float64), right=True))
+    index = min(index, len(TASK_KINDS) - 1)
+    while weights[index] <= 0:  # float rounding at the top end: step back to a drawable kind
+        index -= 1
+    kind = TASK_KINDS[index]
     return kind, task_mask(kind, num_frames, generator)
 
 
