@@ -151,3 +151,31 @@ def test_task_checks_over_several_cases_report_medians_and_pass_fractions(tiny_p
     assert m["tasks.pass_rate"] == pytest.approx(
         (m["tasks.extend_forward.pass"] + m["tasks.connect.pass"]) / 2
     )
+
+
+def test_connect_check_prompts_with_both_scenes(tiny_pipe):
+    """The connect output shows clip A, then clip B: its prompt names the objects of both."""
+    import numpy as np
+
+    from chronotope.eval import suite
+    from chronotope.world.captions import parse_prompt
+
+    cfg = EvalConfig(steps=1, seconds=1.0, task_cases=2, tasks=("connect",))
+    r = suite._Runner(tiny_pipe, cfg, lambda s: None)
+    seen = []
+
+    def gen(prompt, *, connect, num_frames, **kw):
+        seen.append(prompt)
+        a, b = connect
+        return np.concatenate([a, np.repeat(a[-1:], num_frames - 1, 0), b])
+
+    r.gen = gen
+    for i in range(2):
+        suite._task_case(r, i)
+        length = max(r.frames_for(cfg.seconds), cfg.cond_frames + 1)
+        motion_a, motion_b = suite._TASK_MOTIONS[i]
+        a = r.world(suite.HELDOUT_SEED + 400 + 2 * i, length, family="single", motion=motion_a)
+        b = r.world(suite.HELDOUT_SEED + 401 + 2 * i, length, family="single", motion=motion_b)
+        named = [(o["color"], o["shape"], o["motion"]) for o in parse_prompt(seen[i])["objects"]]
+        want = [(o.color, o.shape, o.motion) for o in (a.spec.objects[0], b.spec.objects[0])]
+        assert named == want, (seen[i], want)

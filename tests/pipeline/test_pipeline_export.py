@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from chronotope.autoencoder import CausalVAE
+from chronotope.cli.main import main
 from chronotope.errors import UsageError
 from chronotope.pipeline.export import export_pipeline
 from chronotope.pipeline.loading import load_pipeline
@@ -115,8 +116,11 @@ def test_export_of_a_pipeline_folder_swaps_the_decoder_in_place_and_keeps_the_re
         assert torch.equal(theirs[name], p.half().float()), name
     assert str(tmp_path) not in (pipe_dir / "vae" / "config.json").read_text()
 
-    export_pipeline(pipe_dir, tmp_path / "g6", guidance=6.0)  # a setting changed, no VAE
-    assert load_pipeline(tmp_path / "g6").config.guidance == 6.0
+    # settings changed, no VAE, through the CLI's flags
+    argv = ["export", str(pipe_dir), "--out", str(tmp_path / "g6"), "--guidance", "6"]
+    assert main([*argv, "--bridge-start", "0.5"]) == 0
+    config = load_pipeline(tmp_path / "g6").config
+    assert (config.guidance, config.bridge_start, config.steps) == (6.0, 0.5, 2)
     with pytest.raises(UsageError, match="not a pipeline setting: guidanse"):
         export_pipeline(pipe_dir, tmp_path / "bad", guidanse=6.0)
     with pytest.raises(UsageError, match="neither a finished latent-space training run"):

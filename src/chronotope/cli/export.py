@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="default solver steps of the pipeline")
     p.add_argument("--guidance", type=float, help="default guidance scale of the pipeline")
     p.add_argument(
+        "--bridge-start",
+        type=float,
+        help="noise level in (0, 1] that a bridge between pinned frames (connect, loop, first "
+        "and last image) starts from, over the pinned ends' cross-fade (1: pure noise)",
+    )
+    p.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
         default="float32",
@@ -39,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from chronotope.pipeline.export import STORAGE_DTYPES, export_pipeline
 
     overrides = {
-        k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None
+        k: v
+        for k, v in (
+            ("steps", args.steps),
+            ("guidance", args.guidance),
+            ("bridge_start", args.bridge_start),
+        )
+        if v is not None
     }
     export_pipeline(
         args.final,

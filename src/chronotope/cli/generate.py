@@ -19,6 +19,7 @@ EPILOG = """tasks:
   --video FILE --extend backward  invent what came before its start (output: new frames + clip)
   --video FILE --strength S       restyle the clip (S in (0,1]; small S keeps more)
   --connect A B                   new frames leading from clip/image A into B (output: A, bridge, B)
+                                  (A and B of two scenes: a --prompt naming both)
   --loop                          the output loops seamlessly (text-to-video: one period,
                                   N - 1 frames for --frames N; with --image: + a bridge back)
   --prompt P1 --prompt P2 --shot-seconds S   a multi-shot video with cuts

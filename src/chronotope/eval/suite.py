@@ -327,8 +327,14 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
         "extend_forward": lambda: tasks.extend_forward(r.gen, clip, c, cfg.new_frames + 1),
         "extend_backward": lambda: tasks.extend_backward(r.gen, clip, c, cfg.new_frames + 1),
         "loop": lambda: tasks.loop(r.gen, clip.caption, n),
+        # the prompt names both scenes: the output shows both (a caption of A alone asks
+        # the bridge to keep A's scene, and B's start then arrives as a jump)
         "connect": lambda: tasks.connect(
-            r.gen, clip.frames[:c], other.frames[:c], clip.caption, cfg.new_frames + 1
+            r.gen,
+            clip.frames[:c],
+            other.frames[:c],
+            f"{clip.caption} and {other.caption}",
+            cfg.new_frames + 1,
         ),
         "image_to_video": lambda: tasks.image_to_video(r.gen, clip, n),
         "restyle": lambda: tasks.restyle(r.gen, clip, cfg.restyle_strength),

@@ -67,7 +67,7 @@ class ChronotopePipeline(DiffusionPipeline):
         shift: dict | None = None,
         text_max_length: int = 128,
         seam_feather: int = 8,
-        bridge_start: float = 0.9,
+        bridge_start: float = 0.6,
     ):
         super().__init__()
         if not 0.0 < bridge_start <= 1.0:
