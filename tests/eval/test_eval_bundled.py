@@ -6,9 +6,9 @@ weights (docs/MODEL_CARD.md): one prompt's worth below for the accuracies of the
 prompts (a single flipped prompt on another CPU must not fail CI), 20-30% for continuous
 figures, and exactly at the invariants every model must keep (the given frames of an extension
 bit-exact, the image of image-to-video as frame 0). Figures the young model does not reach at
-all yet (motion, shape, the velocity error of an object it does not keep) are not guarded: a
-bound of 0 guards nothing. The weights are part of the package, so their absence is a failure,
-not a skip.
+all yet on the quick run's few clips (falls accelerating, a velocity error below copying the last
+frame) are not guarded: a bound of 0 guards nothing. The weights are part of the package, so
+their absence is a failure, not a skip.
 """
 
 import json
