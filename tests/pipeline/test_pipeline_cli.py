@@ -107,16 +107,17 @@ def test_long_video_streams_to_the_file(model_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, args",
+    "name, args, why",
     [
-        ("v.png", ["--frames", "5"]),
-        ("v.jpg", ["--seconds", "2"]),
-        ("v.png", ["--loop"]),
-        ("v.jpeg", ["--prompt", "y", "--shot-seconds", "1"]),
+        ("v.png", ["--frames", "5"], "use --frames 1"),
+        ("v.jpg", ["--seconds", "2"], "use --frames 1"),
+        # --frames 1 cannot help here: the error names the flag that makes a video instead
+        ("v.png", ["--loop", "--frames", "1"], "but --loop makes a video"),
+        ("v.jpeg", ["--prompt", "y", "--shot-seconds", "1"], "but several --prompt makes a video"),
     ],
 )
 def test_a_still_cannot_hold_a_video_said_before_the_model_loads(
-    model_dir, tmp_path, capsys, monkeypatch, name, args
+    model_dir, tmp_path, capsys, monkeypatch, name, args, why
 ):
     def no_model(*a, **k):
         raise AssertionError("the model was loaded before the request was refused")
@@ -125,7 +126,7 @@ def test_a_still_cannot_hold_a_video_said_before_the_model_loads(
     out = tmp_path / name
     assert gen(model_dir, "--prompt", "x", "--out", str(out), *args) == 2
     err = capsys.readouterr().err
-    assert "holds one image" in err and len(err.strip().splitlines()) == 1
+    assert "holds one image" in err and why in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # no file, no temporary file either
 
 

@@ -98,16 +98,26 @@ def _check_out(args: argparse.Namespace) -> None:
     restyle = args.video is not None and args.strength is not None  # keeps its source's length
     if suffix not in STILL_SUFFIXES or restyle:
         return
-    video = (
-        args.video is not None
-        or args.connect is not None
-        or args.loop
-        or len(args.prompt) > 1
-        or (args.image is not None and args.last_image is not None)
-    )
-    if not video and args.frames is None and args.seconds is None:
+    # the flags that make the output a video, named in the error (a still cannot hold one)
+    makes_video = [
+        flag
+        for flag, given in (
+            ("--video", args.video is not None),
+            ("--connect", args.connect is not None),
+            ("--loop", args.loop),
+            ("several --prompt", len(args.prompt) > 1),
+            ("--image with --last-image", args.image is not None and args.last_image is not None),
+        )
+        if given
+    ]
+    if not makes_video and args.frames is None and args.seconds is None:
         args.frames = 1
-    elif video or args.frames != 1:
+    elif makes_video:
+        raise UsageError(
+            f"--out {args.out.name}: a {suffix} holds one image, but {makes_video[0]} makes a "
+            "video; use .mp4/.gif/.webp"
+        )
+    elif args.frames != 1:
         raise UsageError(
             f"--out {args.out.name}: a {suffix} holds one image; use --frames 1, or "
             ".mp4/.gif/.webp for a video"
