@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace, *, rank: int) -> int:
     import contextlib
 
-    from chronotope.data import VideoWriter, read_video
+    from chronotope.data import VideoWriter
     from chronotope.pipeline.loading import load_pipeline
     from chronotope.pipeline.request import check_size, parse_size
 
@@ -196,9 +196,6 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
     width, height = parse_size(args.size) if args.size else (None, None)
     if args.size:  # a 0 would silently become the default size
         check_size(width, height, pipe.fs)
-
-    def clip(path: Path):
-        return read_video(path, fps=fps).frames
 
     # frames stream into the writer window by window (memory flat in length); the file
     # appears under --out only when generation finished (Ctrl-C leaves nothing there)
@@ -215,12 +212,13 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             guidance=args.guidance,
             seed=args.seed,
             solver=args.solver,
-            image=None if args.image is None else clip(args.image)[0],
-            last_image=None if args.last_image is None else clip(args.last_image)[0],
-            video=None if args.video is None else clip(args.video),
+            # condition files are read by the pipeline at `fps` (`pipeline/conditions.py`)
+            image=args.image,
+            last_image=args.last_image,
+            video=args.video,
             strength=args.strength,
             extend=args.extend,
-            connect=None if args.connect is None else tuple(clip(p) for p in args.connect),
+            connect=args.connect,
             loop=args.loop,
             shot_seconds=args.shot_seconds,
             frame_sink=writer.write if rank == 0 else (lambda frames: None),

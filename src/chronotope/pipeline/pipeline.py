@@ -28,6 +28,7 @@ from chronotope.errors import UsageError
 from chronotope.model import DiT, TextEncoder
 from chronotope.pipeline import request as rq
 from chronotope.pipeline import tasks
+from chronotope.pipeline.conditions import Condition, as_clip, as_image, as_pair
 from chronotope.pipeline.sampler import Job, sample_jobs
 from chronotope.tasks.canvas import latent_frames
 from chronotope.utils.precision import autocast
@@ -225,12 +226,12 @@ class ChronotopePipeline(DiffusionPipeline):
         guidance: float | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
-        image: np.ndarray | None = None,
-        last_image: np.ndarray | None = None,
-        video: np.ndarray | None = None,
+        image: Condition | None = None,
+        last_image: Condition | None = None,
+        video: Condition | None = None,
         strength: float | None = None,
         extend: str | None = None,
-        connect: tuple[np.ndarray, np.ndarray] | None = None,
+        connect: tuple[Condition, Condition] | None = None,
         loop: bool = False,
         shot_seconds: float | None = None,
         solver: str | None = None,
@@ -239,8 +240,9 @@ class ChronotopePipeline(DiffusionPipeline):
     ) -> GenerationOutput:
         """Generate one video (or image: `num_frames=1`) for `prompt`; see the module docstring.
 
-        `video`, `image`, `last_image` and `connect` clips are uint8 arrays ((T,)H,W,3) at the
-        pipeline's fps. With `frame_sink`, frames are handed over window by window and not kept
+        `video`, `image`, `last_image` and the two `connect` clips are uint8 arrays ((T,)H,W,3)
+        at the call's fps, float arrays in [0, 1], PIL images (a clip: a list of them), tensors
+        laid out like the arrays, or file paths (read at the call's fps; see `conditions.py`). With `frame_sink`, frames are handed over window by window and not kept
         (memory flat in length); the returned `frames` is then empty.
         """
         t0 = time.perf_counter()
@@ -264,6 +266,11 @@ class ChronotopePipeline(DiffusionPipeline):
             raise UsageError("prompt must be a string or a list of strings", param="prompt")
         self.check_task(prompts, image, last_image, video, strength, extend, connect, loop,
                          num_frames, seconds)  # fmt: skip
+        # conditions as uint8 frames: arrays, PIL images, tensors, or paths read at `fps`
+        image = as_image(image, fps=fps, name="image")
+        last_image = as_image(last_image, fps=fps, name="last_image")
+        video = as_clip(video, fps=fps, name="video")
+        connect = as_pair(connect, fps=fps, name="connect")
         # default size: the conditions' own, rounded down to the VAE's grid (they are resized)
         ref = [
             v and max(self.fs, v - v % self.fs)
@@ -430,11 +437,6 @@ class ChronotopePipeline(DiffusionPipeline):
             return None
         if isinstance(x, tuple):
             return tuple(ChronotopePipeline._fit(v, height, width) for v in x)
-        x = np.asarray(x)
-        if x.dtype != np.uint8 or x.shape[-1] != 3 or x.ndim not in (3, 4):
-            raise UsageError(
-                "images and clips must be uint8 arrays (H,W,3) or (T,H,W,3)", param="image"
-            )
         return fit_frames(x, width, height)
 
 
