@@ -23,11 +23,17 @@ def png_with_declared_size(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def write_mp4_plain(path: Path, frames: np.ndarray, fps: int, container_options=None) -> Path:
-    """H.264 in a container written by PyAV directly (index at the end unless told otherwise)."""
+def write_mp4_plain(
+    path: Path, frames: np.ndarray, fps: int, container_options=None, rotation: int = 0
+) -> Path:
+    """H.264 in a container written by PyAV directly (index at the end unless told otherwise);
+    `rotation`: a display matrix turning the frames that many degrees counterclockwise when
+    shown (as a phone records portrait video)."""
     with av.open(str(path), "w", options=container_options or {}) as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if rotation:
+            s.set_display_rotation(rotation)
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         c.mux(s.encode())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from chronotope.errors import CorruptFileError
 
@@ -95,14 +95,47 @@ def open_image(path: Path) -> Image.Image:
     return image
 
 
+# EXIF orientations that turn the stored image a quarter (5-8: width and height swap)
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURN_ORIENTATIONS = (5, 6, 7, 8)
+
+
 def to_rgb(image: Image.Image) -> np.ndarray:
-    """uint8 (H,W,3) of any Pillow mode. 16- and 32-bit integer gray (16-bit PNGs open as
-    "I;16" or "I") is scaled from 0..65535; Pillow's own convert clips it to 0..255 (white)."""
+    """uint8 (H,W,3) of any Pillow mode, upright: an EXIF orientation (a phone's photo is stored
+    sideways with a tag saying so) is applied as every viewer applies it. 16- and 32-bit integer
+    gray (16-bit PNGs open as "I;16" or "I") is scaled from 0..65535; Pillow's own convert clips
+    it to 0..255 (white)."""
+    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     if image.mode.startswith("I"):
         gray = np.asarray(image).astype(np.float64) / 257.0
         gray = np.clip(gray, 0, 255).round().astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=-1)
     return np.asarray(image.convert("RGB"))
+
+
+def display_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of an image as shown, its EXIF orientation applied (header only)."""
+    w, h = image.size
+    turned = image.getexif().get(_EXIF_ORIENTATION, 1) in _QUARTER_TURN_ORIENTATIONS
+    return (h, w) if turned else (w, h)
+
+
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns that show a decoded video frame upright. Phones store
+    portrait video as landscape frames plus a display matrix, which players and ffmpeg's
+    autorotate apply; PyAV (>= 14) exposes its angle as `frame.rotation`. An angle that is no
+    multiple of 90 degrees is ignored, as ffmpeg ignores it."""
+    angle = float(getattr(frame, "rotation", 0) or 0)
+    k = round(angle / 90)
+    return k % 4 if abs(angle - 90 * k) < 1 else 0
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """uint8 (H,W,3) of a decoded video frame as it is displayed (its rotation applied)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    k = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
 def image_durations(image: Image.Image, path: Path) -> list[Fraction]:
@@ -121,7 +154,7 @@ def image_durations(image: Image.Image, path: Path) -> list[Fraction]:
 
 def _probe_image(path: Path) -> VideoInfo:
     with open_image(path) as image:
-        width, height = image.size
+        width, height = display_size(image)
         if getattr(image, "n_frames", 1) <= 1:
             try:
                 image.load()  # decodes the one frame: catches a truncated file
@@ -157,7 +190,8 @@ def _probe_av(path: Path) -> VideoInfo:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         check_pixels(width, height, path)
-        _decode_first_frame(container, stream, path)
+        if quarter_turns(_decode_first_frame(container, stream, path)) % 2:
+            width, height = height, width  # stored sideways, shown upright (frame_to_rgb)
         num_frames = stream.frames
         if num_frames > 0:
             _check_tail(container, stream, path)
@@ -169,10 +203,10 @@ def _probe_av(path: Path) -> VideoInfo:
     return VideoInfo(width, height, num_frames, float(fps), float(duration), is_image=False)
 
 
-def _decode_first_frame(container, stream, path: Path) -> None:
+def _decode_first_frame(container, stream, path: Path) -> av.VideoFrame:
     try:
-        for _ in container.decode(stream):
-            return
+        for frame in container.decode(stream):
+            return frame
     except av.FFmpegError as e:
         raise CorruptFileError(f"{path}: cannot decode the first frame ({_reason(e)})") from None
     raise CorruptFileError(f"{path}: no decodable frame")

@@ -28,6 +28,7 @@ from chronotope.data.probing import (
     IMAGE_SUFFIXES,
     check_pixels,
     check_regular_file,
+    frame_to_rgb,
     image_durations,
     open_container,
     open_image,
@@ -65,7 +66,7 @@ class _Frame:
     def array(self) -> np.ndarray:
         if self._array is None:
             src = self._source
-            self._array = src if isinstance(src, np.ndarray) else src.to_ndarray(format="rgb24")
+            self._array = src if isinstance(src, np.ndarray) else frame_to_rgb(src)
         return self._array
 
 

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from chronotope.data.probing import to_rgb
+from chronotope.data.probing import frame_to_rgb, to_rgb
 from chronotope.errors import UsageError
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -54,7 +54,7 @@ def read_video(
             for frame in container.decode(stream):
                 if max_frames is not None and len(frames) >= max_frames:
                     raise UsageError(f"video has more than {max_frames} frames", param="video")
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(frame_to_rgb(frame))  # upright: a phone's rotation applied
     except av.FFmpegError as e:  # its text names the server's temporary file: not sent
         reason = getattr(e, "strerror", None) or type(e).__name__
         raise UsageError(f"cannot decode the video ({reason})", param="video") from None
