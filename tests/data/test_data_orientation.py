@@ -52,3 +52,15 @@ def test_a_photo_with_an_exif_orientation_is_read_upright(tmp_path, orientation)
     assert (info.width, info.height) == (expected.shape[1], expected.shape[0])
     served = media.decode_image(path.read_bytes(), max_pixels=10_000)
     np.testing.assert_array_equal(served, expected)
+
+
+@pytest.mark.parametrize(
+    "angle, turns", [(0, 0), (90, 1), (-90, 3), (180, 2), (-180, 2), (89.6, 1), (45, 0), (None, 0)]
+)
+def test_quarter_turns_round_near_multiples_of_90_and_ignore_others(angle, turns):
+    from types import SimpleNamespace
+
+    from chronotope.data.probing import quarter_turns
+
+    assert quarter_turns(SimpleNamespace(rotation=angle)) == turns
+    assert quarter_turns(SimpleNamespace()) == 0  # a PyAV without frame.rotation: as stored
