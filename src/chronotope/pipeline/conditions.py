@@ -70,7 +70,7 @@ def _frames(x: Condition, *, fps: float, name: str) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise UsageError(f"{name} must be one of {_LAYOUT}; got {type(x).__name__}", param=name)
     if x.ndim not in (3, 4) or x.shape[-1] != 3:
-        raise UsageError(f"{name} must be {_LAYOUT}; got shape {x.shape}", param=name)
+        raise UsageError(f"{name} must be one of {_LAYOUT}; got shape {x.shape}", param=name)
     x = x[None] if x.ndim == 3 else x
     return _to_uint8(x, name)
 
@@ -88,7 +88,9 @@ def _to_uint8(x: np.ndarray, name: str) -> np.ndarray:
         return np.round(x * 255.0).astype(np.uint8)
     if np.issubdtype(x.dtype, np.integer) and lo >= 0 and hi <= 255:
         return x.astype(np.uint8)
-    raise UsageError(f"{name} must be {_LAYOUT}; got {x.dtype} in [{lo:g}, {hi:g}]", param=name)
+    raise UsageError(
+        f"{name} must be one of {_LAYOUT}; got {x.dtype} in [{lo:g}, {hi:g}]", param=name
+    )
 
 
 def _read(path: Path, *, fps: float, name: str) -> np.ndarray:

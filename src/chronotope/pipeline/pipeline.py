@@ -242,8 +242,9 @@ class ChronotopePipeline(DiffusionPipeline):
 
         `video`, `image`, `last_image` and the two `connect` clips are uint8 arrays ((T,)H,W,3)
         at the call's fps, float arrays in [0, 1], PIL images (a clip: a list of them), tensors
-        laid out like the arrays, or file paths (read at the call's fps; see `conditions.py`). With `frame_sink`, frames are handed over window by window and not kept
-        (memory flat in length); the returned `frames` is then empty.
+        laid out like the arrays, or file paths (read at the call's fps; see `conditions.py`).
+        With `frame_sink`, frames are handed over window by window and not kept (memory flat in
+        length); the returned `frames` is then empty.
         """
         t0 = time.perf_counter()
         cfg = self.config
