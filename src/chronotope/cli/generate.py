@@ -79,12 +79,14 @@ def _check(args: argparse.Namespace) -> None:
             "--shot-seconds sets the length: do not combine it with --frames/--seconds"
         )
     _check_combinations(args)
+    from chronotope.pipeline.conditions import check_file
+
     for name in ("image", "last_image", "video"):
         path = getattr(args, name)
         if path is not None:
-            _check_input(f"--{name.replace('_', '-')}", path)
+            check_file(f"--{name.replace('_', '-')}", path)
     for path in args.connect or ():
-        _check_input("--connect", path)
+        check_file("--connect", path)
 
 
 def _check_out(args: argparse.Namespace) -> None:
@@ -122,13 +124,6 @@ def _check_out(args: argparse.Namespace) -> None:
             f"--out {args.out.name}: a {suffix} holds one image; use --frames 1, or "
             ".mp4/.gif/.webp for a video"
         )
-
-
-def _check_input(flag: str, path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(f"{flag}: {path} is a folder, not a file")
-    if not path.is_file():
-        raise UsageError(f"{flag}: no such file {path}")
 
 
 def _check_combinations(args: argparse.Namespace) -> None:

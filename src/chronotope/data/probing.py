@@ -96,8 +96,12 @@ def open_image(path: Path) -> Image.Image:
 
 
 # EXIF orientations that turn the stored image a quarter (5-8: width and height swap)
-_EXIF_ORIENTATION = 0x0112
 _QUARTER_TURN_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1: stored upright)."""
+    return image.getexif().get(0x0112, 1)
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
@@ -105,7 +109,7 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     sideways with a tag saying so) is applied as every viewer applies it. 16- and 32-bit integer
     gray (16-bit PNGs open as "I;16" or "I") is scaled from 0..65535; Pillow's own convert clips
     it to 0..255 (white)."""
-    if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+    if _orientation(image) != 1:
         image = ImageOps.exif_transpose(image)
     if image.mode.startswith("I"):
         gray = np.asarray(image).astype(np.float64) / 257.0
@@ -117,8 +121,7 @@ def to_rgb(image: Image.Image) -> np.ndarray:
 def display_size(image: Image.Image) -> tuple[int, int]:
     """(width, height) of an image as shown, its EXIF orientation applied (header only)."""
     w, h = image.size
-    turned = image.getexif().get(_EXIF_ORIENTATION, 1) in _QUARTER_TURN_ORIENTATIONS
-    return (h, w) if turned else (w, h)
+    return (h, w) if _orientation(image) in _QUARTER_TURN_ORIENTATIONS else (w, h)
 
 
 def quarter_turns(frame: av.VideoFrame) -> int:

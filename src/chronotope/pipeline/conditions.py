@@ -30,9 +30,9 @@ def as_image(x: Condition | None, *, fps: float, name: str) -> np.ndarray | None
     """One frame (H,W,3) uint8; a path to a video gives its first frame (as `--image` does)."""
     if x is None:
         return None
-    frames = _frames(x, fps=fps, name=name)
     if isinstance(x, (str, os.PathLike)):
-        return frames[0]
+        return _read(Path(x), fps=fps, name=name, max_frames=1)[0]  # decodes one frame only
+    frames = _frames(x, fps=fps, name=name)
     if len(frames) != 1:
         raise UsageError(f"{name} must be one image, got {len(frames)} frames", param=name)
     return frames[0]
@@ -93,11 +93,16 @@ def _to_uint8(x: np.ndarray, name: str) -> np.ndarray:
     )
 
 
-def _read(path: Path, *, fps: float, name: str) -> np.ndarray:
+def check_file(label: str, path: Path, *, param: str | None = None) -> None:
+    """A condition file must be a file: said with `label` (an argument or a CLI flag)."""
+    if path.is_dir():
+        raise UsageError(f"{label}: {path} is a folder, not a file", param=param)
+    if not path.is_file():
+        raise UsageError(f"{label}: no such file {path}", param=param)
+
+
+def _read(path: Path, *, fps: float, name: str, max_frames: int | None = None) -> np.ndarray:
     from chronotope.data import read_video
 
-    if path.is_dir():
-        raise UsageError(f"{name}: {path} is a folder, not a file", param=name)
-    if not path.exists():
-        raise UsageError(f"{name}: no such file {path}", param=name)
-    return read_video(path, fps=fps).frames
+    check_file(name, path, param=name)
+    return read_video(path, fps=fps, max_frames=max_frames).frames
