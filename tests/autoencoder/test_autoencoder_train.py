@@ -123,3 +123,41 @@ def test_init_starts_from_a_trained_vae_and_refuses_another_preset(tmp_path, sha
     assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats
     with pytest.raises(UsageError, match="--init"):
         train_vae(_cfg(tmp_path / "c", preset="world", init=tmp_path / "a" / "final"))
+
+
+def test_decoder_blocks_grow_the_init_decoder_from_its_exact_output(tmp_path, shapes):
+    import pytest
+
+    from chronotope.errors import UsageError
+
+    first = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path / "a", steps=3), source=shapes()))
+    init = dict(init=tmp_path / "a" / "final", freeze_encoder=True, steps=2)
+    plain = train_vae(_cfg(tmp_path / "b", **init), source=shapes())
+    grown = train_vae(_cfg(tmp_path / "c", decoder_blocks=4, **init), source=shapes())
+    vae = CausalVAE.from_pretrained(grown)
+    assert (
+        vae.config.decoder_res_blocks == 4
+        and CausalVAE.from_pretrained(plain).config["decoder_res_blocks"] is None
+    )
+    size = [sum(p.numel() for p in m.decoder.parameters()) for m in (first, vae)]
+    assert size[1] > 1.2 * size[0]
+    video = shapes(seed=5, batch_size=2).batch(0)
+    with torch.no_grad():  # the encoder (and so the latent space) is the init's
+        assert torch.equal(vae.encode(video)[0], first.encode(video)[0])
+    # the extra blocks start as the identity: the first step's loss (computed before any update,
+    # same batch and posterior noise) is the plain fine-tune's; the second differs
+    logs = [
+        [json.loads(x)["loss"] for x in (tmp_path / r / "train_log.jsonl").read_text().splitlines()]
+        for r in ("b", "c")
+    ]
+    assert logs[0][0] == pytest.approx(logs[1][0], rel=1e-6, abs=1e-7)
+    assert logs[0][1] != logs[1][1]
+    again = _cfg(tmp_path / "e", init=grown, freeze_encoder=True, steps=1)  # keeps its depth
+    assert (
+        CausalVAE.from_pretrained(train_vae(again, source=shapes())).config["decoder_res_blocks"]
+        == 4
+    )
+    with pytest.raises(UsageError, match="grown, not shrunk"):
+        train_vae(_cfg(tmp_path / "d", init=grown, decoder_blocks=3))
+    with pytest.raises(UsageError, match="decoder_blocks=4"):  # a resume keeps the depth
+        train_vae(_cfg(tmp_path / "c", steps=4, resume=True), source=shapes())

@@ -98,3 +98,22 @@ def test_every_preset_round_trips_its_latent_geometry(name):
         mean, _ = vae.encode(x)
         assert mean.shape == (1, c.latent_channels, 2, 2, 3)
         assert vae.decode(mean).shape == x.shape
+
+
+def test_grow_decoder_keeps_the_decoded_video_bit_exact():
+    from chronotope.autoencoder.networks import grow_decoder
+
+    torch.manual_seed(0)
+    small = CausalVAE.from_preset("tiny").eval()
+    with torch.no_grad():  # every block doing something, so a misplaced copy would show
+        for p in small.decoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    big = CausalVAE(**{**small.config, "decoder_res_blocks": 4}).eval()
+    grow_decoder(small.decoder, big.decoder)
+    z = torch.randn(1, 4, 3, 2, 3)
+    with torch.no_grad():
+        assert torch.equal(big.decode(z), small.decode(z))
+        chunked = big.decode_chunked(z, chunk_latent_frames=1)  # the new blocks' causal caches
+        torch.testing.assert_close(chunked, big.decode(z), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_decoder(big.decoder, small.decoder)

@@ -81,6 +81,16 @@ def test_export_swaps_in_a_decoder_only_when_the_latent_space_is_the_same(tmp_pa
     ours = pipe.vae.state_dict()
     assert all(torch.equal(ours[k], v) for k, v in tuned.state_dict().items())
 
+    from chronotope.autoencoder.networks import grow_decoder
+
+    deeper = CausalVAE(**{**tuned.config, "decoder_res_blocks": 4})  # train-vae --decoder-blocks 4
+    deeper.encoder.load_state_dict(tuned.encoder.state_dict())
+    grow_decoder(tuned.decoder, deeper.decoder)
+    deeper.save_pretrained(tmp_path / "deeper")
+    pipe = export_pipeline(final, tmp_path / "pipe2", vae_dir=tmp_path / "deeper")
+    assert pipe.vae.config.decoder_res_blocks == 4
+    assert len(pipe.vae.decoder.layers) > len(tuned.decoder.layers)
+
     moved = CausalVAE.from_pretrained(tmp_path / "vae")
     with torch.no_grad():
         next(moved.encoder.parameters()).add_(1e-3)

@@ -94,7 +94,11 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """(B, C, T', H', W') -> (B, 3, 1 + (T'-1)*ft, H'*fs, W'*fs), unbounded (no tanh)."""
+    """(B, C, T', H', W') -> (B, 3, 1 + (T'-1)*ft, H'*fs, W'*fs), unbounded (no tanh).
+
+    `num_res_blocks` blocks per level (the VAE gives it one more than the encoder's by default:
+    decoding is the harder direction).
+    """
 
     def __init__(
         self,
@@ -118,10 +122,9 @@ class Decoder(nn.Module):
                 layers.append(TemporalUp(channels=channels[i + 1]))
             layers.append(SpatialUp(in_channels=channels[i + 1], out_channels=channels[i]))
             c = channels[i]
-            # one more block than the encoder: decoding is the harder direction
             layers += [
                 ResBlock(in_channels=c, out_channels=c, kernel=kernel)
-                for _ in range(num_res_blocks + 1)
+                for _ in range(num_res_blocks)
             ]
         self.layers = nn.ModuleList(layers)
         self.norm_out = ChannelRMSNorm(channels=channels[0])
@@ -137,3 +140,28 @@ class Decoder(nn.Module):
         h = self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 3p^2, T, H/p, W/p)
         p = self.patch
         return rearrange(h, "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)  # (B, 3, T, H, W)
+
+
+@torch.no_grad()
+def grow_decoder(source: Decoder, target: Decoder) -> None:
+    """Load `source` into `target`, a decoder of the same shape but more blocks per level, so
+    that `target` computes exactly what `source` does: each level's blocks of `source` fill the
+    first places of that level, and every extra block starts as the identity (its last conv is
+    zero, so only its skip path is left). Capacity added this way keeps a trained decoder's
+    output; a decoder-only fine-tune (`train-vae --freeze-encoder --decoder-blocks N`) then
+    learns to use it."""
+    old = list(source.layers)
+    j = 0
+    for layer in target.layers:
+        if j < len(old) and type(old[j]) is type(layer):
+            layer.load_state_dict(old[j].state_dict())
+            j += 1
+        elif isinstance(layer, ResBlock):
+            layer.conv2.conv.weight.zero_()
+            layer.conv2.conv.bias.zero_()
+        else:
+            raise ValueError(f"cannot grow a decoder into this one: no place for {layer}")
+    if j != len(old):
+        raise ValueError("cannot grow a decoder into this one: it has fewer blocks")
+    for name in ("conv_in", "norm_out", "conv_out"):
+        getattr(target, name).load_state_dict(getattr(source, name).state_dict())

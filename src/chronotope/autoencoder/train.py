@@ -20,10 +20,11 @@ from tqdm import tqdm
 from chronotope.autoencoder.contact_sheet import write_contact_sheet
 from chronotope.autoencoder.losses import LossWeights, vae_loss
 from chronotope.autoencoder.metrics import psnr
+from chronotope.autoencoder.networks import grow_decoder
 from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sources import BatchSource, VideoSource, WorldSource, video_paths
 from chronotope.autoencoder.stats import compute_latent_stats
-from chronotope.autoencoder.vae import CausalVAE
+from chronotope.autoencoder.vae import CausalVAE, decoder_blocks
 from chronotope.errors import UsageError
 from chronotope.utils.checkpoint import (
     latest_checkpoint,
@@ -60,6 +61,9 @@ class TrainConfig:
     # start from this trained VAE (a save_pretrained folder, or a pipeline folder's vae/) instead
     # of a random init; with freeze_encoder its latent statistics are kept as they are
     init: Path | None = None
+    # blocks per decoder level (None: the preset's); more than --init's decoder has grows it:
+    # the extra blocks start as the identity, so the run starts from the init's exact output
+    decoder_blocks: int | None = None
     sample_every: int = 250
     save_every: int = 500
     crop: tuple[int, int] = (64, 64)  # (H, W) crops for video data
@@ -76,6 +80,7 @@ class TrainConfig:
             "save-every": self.save_every >= 1,
             "minutes": self.minutes is None or self.minutes > 0,
             "schedule": self.schedule in ("constant", "cosine"),
+            "decoder-blocks": self.decoder_blocks is None or self.decoder_blocks >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -83,6 +88,19 @@ class TrainConfig:
                 raise UsageError(f"--{name} must be {hint}", param=name)
         get_preset(self.preset)  # raises on an unknown name
         self.out = Path(self.out)
+
+
+def build_model(cfg: TrainConfig) -> CausalVAE:
+    """The preset's VAE, with `cfg.decoder_blocks` per decoder level, or else --init's depth
+    (a fine-tune of a grown decoder needs no flag to keep its size)."""
+    kwargs = get_preset(cfg.preset).to_kwargs()
+    if cfg.decoder_blocks is not None:
+        kwargs["decoder_res_blocks"] = cfg.decoder_blocks
+    elif cfg.init is not None:
+        kwargs["decoder_res_blocks"] = CausalVAE.load_config(_init_folder(cfg)).get(
+            "decoder_res_blocks"
+        )
+    return CausalVAE(**kwargs)
 
 
 def build_source(cfg: TrainConfig) -> BatchSource:
@@ -112,33 +130,45 @@ def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> 
     if ckpt is None:
         return 0
     files, meta = load_checkpoint(ckpt)
-    if meta["preset"] != cfg.preset or meta["data"] != cfg.data or meta["seed"] != cfg.seed:
-        raise UsageError(
-            f"--resume: {ckpt} was trained with preset={meta['preset']} data={meta['data']} "
-            f"seed={meta['seed']}; pass the same values"
-        )
+    keys = ("preset", "data", "seed", "decoder_blocks")
+    if any(meta.get(k) != getattr(cfg, k) for k in keys):
+        was = " ".join(f"{k}={meta.get(k)}" for k in keys)
+        raise UsageError(f"--resume: {ckpt} was trained with {was}; pass the same values")
     model.load_state_dict(files["model"])
     load_optimizer_state(opt, files["optimizer"], meta["optimizer"])
     set_rng_state(files["rng"])
     return int(meta["step"])
 
 
-def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
+def _init_folder(cfg: TrainConfig) -> Path:
     folder = Path(cfg.init)
     if (folder / "model_index.json").is_file():  # a pipeline folder: its VAE
         folder = folder / "vae"
     if not (folder / "config.json").is_file():
         raise UsageError(f"--init {folder}: not a VAE folder written by save_pretrained")
-    source = CausalVAE.from_pretrained(folder)
-    stats = ("latents_mean", "latents_std")
-    diff = config_differences(model.config, source.config, keys=model.config, ignore=stats)
+    return folder
+
+
+def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
+    folder = _init_folder(cfg)
+    source = CausalVAE.from_pretrained(folder).float()
+    ignore = ("latents_mean", "latents_std", "decoder_res_blocks")
+    diff = config_differences(model.config, source.config, keys=model.config, ignore=ignore)
     if diff:
         key = diff[0]
         raise UsageError(
             f"--init {folder}: its {key} is {source.config.get(key)}, preset "
             f"{cfg.preset!r} has {model.config[key]}"
         )
-    model.load_state_dict({k: v.float() for k, v in source.state_dict().items()})
+    have, want = (decoder_blocks(m.config) for m in (source, model))
+    if want < have:
+        raise UsageError(
+            f"--decoder-blocks {want}: --init {folder} has {have} decoder blocks per level; a "
+            f"decoder can be grown, not shrunk",
+            param="decoder_blocks",
+        )
+    model.encoder.load_state_dict(source.encoder.state_dict())
+    grow_decoder(source.decoder, model.decoder)  # a plain copy when the sizes are equal
     if source.config.latents_mean is not None:
         model.set_latent_stats(
             torch.tensor(source.config.latents_mean), torch.tensor(source.config.latents_std)
@@ -148,6 +178,7 @@ def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
 def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
     opt_tensors, skeleton = optimizer_state_tensors(opt)
     meta = {"preset": cfg.preset, "data": cfg.data, "seed": cfg.seed, "optimizer": skeleton}
+    meta["decoder_blocks"] = cfg.decoder_blocks
     meta["data_position"] = step  # batches are a pure function of (seed, step)
     files = {"model": model.state_dict(), "optimizer": opt_tensors, "rng": rng_state()}
     return save_checkpoint(cfg.out / "checkpoints", step, files, meta)
@@ -171,12 +202,13 @@ def train_step(
 def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
     """Train (or resume) and return the `save_pretrained` folder `cfg.out / "final"`."""
     torch.manual_seed(cfg.seed)
-    model = CausalVAE.from_preset(cfg.preset).train()
+    model = build_model(cfg).train()
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
     )
     if cfg.init is not None:
         _load_init(cfg, model)  # a resumed checkpoint (below) still wins
+    torch.manual_seed(cfg.seed)  # the posterior noise does not depend on the model's size
     step = _restore(cfg, model, opt) if cfg.resume else 0
     model.encoder.requires_grad_(not cfg.freeze_encoder)  # AdamW skips params with no grad
     if not cfg.resume and latest_checkpoint(cfg.out / "checkpoints") is not None:

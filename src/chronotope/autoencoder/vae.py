@@ -29,6 +29,11 @@ from chronotope.utils.checkpoint import load_safetensors
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
+def decoder_blocks(config) -> int:
+    """Blocks per decoder level of a `CausalVAE` config (default: one more than the encoder's)."""
+    return config.get("decoder_res_blocks") or config["num_res_blocks"] + 1
+
+
 class CausalVAE(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
@@ -44,6 +49,7 @@ class CausalVAE(ModelMixin, ConfigMixin):
         num_res_blocks: int = 1,
         temporal_kernel: int = 3,
         patch_size: int = 1,
+        decoder_res_blocks: int | None = None,
         latents_mean: list[float] | None = None,
         latents_std: list[float] | None = None,
     ):
@@ -67,6 +73,11 @@ class CausalVAE(ModelMixin, ConfigMixin):
             patch=patch_size,
         )
         self.encoder = Encoder(**kw)
+        # None: one block per level more than the encoder (the decoder-only option, so a wider
+        # decoder can be grown onto a trained encoder without changing its latents)
+        kw["num_res_blocks"] = decoder_blocks(
+            {"num_res_blocks": num_res_blocks, "decoder_res_blocks": decoder_res_blocks}
+        )
         self.decoder = Decoder(**kw)
         for name, module in self.named_modules():
             if isinstance(module, (CausalConv3d, TemporalDown, TemporalUp)):

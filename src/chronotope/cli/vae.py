@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start from this trained VAE folder (or a model folder's VAE), e.g. to fine-tune "
         "the bundled decoder with --freeze-encoder",
     )
+    t.add_argument(
+        "--decoder-blocks",
+        type=int,
+        metavar="N",
+        help="blocks per decoder level (default: the preset's, one more than the encoder's); "
+        "more than --init's decoder has grows it, each new block starting as the identity",
+    )
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
     t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     for name, default in asdict(LossWeights()).items():
@@ -110,6 +117,7 @@ def run_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         freeze_encoder=args.freeze_encoder,
         init=args.init,
+        decoder_blocks=args.decoder_blocks,
         sample_every=args.sample_every,
         save_every=args.save_every,
         crop=tuple(args.crop),

@@ -144,9 +144,9 @@ def check_same_latent_space(trained, tuned, *, name: str) -> None:
     must equal the training VAE's bit for bit (which `train-vae --freeze-encoder` guarantees),
     the rest of the config must be equal and the latent statistics equal up to float rounding
     (they are re-measured at the end of each run, and the sum order depends on the thread
-    count)."""
+    count). The decoder's depth may differ (`train-vae --decoder-blocks` grows it)."""
     stats = ("latents_mean", "latents_std")
-    diff = config_differences(trained.config, tuned.config, ignore=stats)
+    diff = config_differences(trained.config, tuned.config, ignore=(*stats, "decoder_res_blocks"))
     for key in stats:
         a, b = (torch.tensor(v.config[key] or [math.nan]) for v in (trained, tuned))
         if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-5, atol=1e-5):
