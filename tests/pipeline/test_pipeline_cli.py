@@ -38,6 +38,7 @@ def test_generate_video_and_json(model_dir, tmp_path, capsys):
     meta = json.loads(capsys.readouterr().out)
     assert meta["output"] == str(out) and meta["frames"] == 9 and meta["size"] == "112x64"
     assert meta["fps"] == 8.0 and meta["seconds"] == 9 / 8 and meta["wall_seconds"] > 0
+    assert meta["new_frames"] == 9 and meta["new_seconds"] == 9 / 8  # nothing given
     assert read_video(out).frames.shape == (9, 64, 112, 3)
 
 

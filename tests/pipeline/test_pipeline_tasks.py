@@ -31,6 +31,8 @@ def test_extend_forward_keeps_original_bit_exact(tiny_pipe, clip):
     out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3)
     assert out.frames.shape[0] == 9 + 8
     assert np.array_equal(out.frames[:9], clip)
+    assert out.metadata["frames"] == 17 and out.metadata["new_frames"] == 8  # the source's 9 kept
+    assert out.metadata["new_seconds"] == 8 / out.metadata["fps"]
 
 
 def test_extend_backward_keeps_original_bit_exact(tiny_pipe, clip):
@@ -47,9 +49,10 @@ def test_long_extension_is_windowed(tiny_pipe, clip):
 
 def test_connect_starts_with_a_and_ends_with_b(tiny_pipe, clip):
     b = clip[::-1].copy()
-    out = tiny_pipe("x", connect=(clip, b), seed=4).frames
+    result = tiny_pipe("x", connect=(clip, b), seed=4)
+    out = result.frames
     bridge = len(out) - 2 * len(clip)
-    assert bridge > 0 and bridge % 4 == 0
+    assert bridge > 0 and bridge % 4 == 0 and result.metadata["new_frames"] == bridge
     assert np.array_equal(out[:9], clip) and np.array_equal(out[-9:], b)
 
 

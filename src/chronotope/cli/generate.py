@@ -60,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shot-seconds", type=float, help="seconds per shot with several --prompt")
     p.add_argument("--memory-budget", type=float, help="GiB a request may use (default 16)")
     p.add_argument(
-        "--json", action="store_true", help="print one JSON object describing the result"
+        "--json",
+        action="store_true",
+        help="print one JSON object describing the result (output, size, frames, fps, seconds, new_frames, new_seconds, seed, wall_seconds, ...)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

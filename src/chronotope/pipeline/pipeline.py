@@ -345,6 +345,10 @@ class ChronotopePipeline(DiffusionPipeline):
                 prompts[-1],
                 tasks.loop_closure(out, self._mult(self._bridge(fps)), self.ft, ctx // self.ft),
             )
+        # frames of the output that are given clips kept as they are (extension's source,
+        # connect's two clips); the rest were generated
+        given = len(video) if task.startswith("extend") else 0
+        given += sum(len(c) for c in connect) if task.startswith("connect") else 0
         streamed = frame_sink is not None and task in ("long", "multi-shot")
         frames = run.frames_out if streamed else len(out)
         if frame_sink is not None and not streamed:
@@ -362,6 +366,8 @@ class ChronotopePipeline(DiffusionPipeline):
             solver=solver,
             seed=seed,
             seconds=frames / fps,
+            new_frames=frames - given,
+            new_seconds=(frames - given) / fps,
             wall_seconds=time.perf_counter() - t0,
         )
         return GenerationOutput(frames=out, fps=fps, metadata=meta)
