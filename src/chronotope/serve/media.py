@@ -1,8 +1,9 @@
 """Files the server reads and writes: mp4 (PyAV), thumbnails, spritesheets, uploads.
 
-Outputs go through `chronotope.data.write_video`; `read_video` here is the guarded reader for
-untrusted uploads (frame size and count are checked before decoding). Uploads are untrusted: the declared size in the header is checked before any pixel is
-decoded, so a decompression bomb costs a header read, not gigabytes.
+Outputs go through `chronotope.data.write_video` and uploads through `chronotope.data.read_video`
+(one decoder for the CLI, the library and the server). Uploads are untrusted: their declared
+frame size (and frame count, where the header has one) is checked before any pixel is decoded,
+so a decompression bomb costs a header read, not gigabytes.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import math
 import os
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
-from chronotope.data.probing import frame_to_rgb, to_rgb
-from chronotope.errors import UsageError
+from chronotope.data.probing import open_container, to_rgb
+from chronotope.errors import CorruptFileError, UsageError
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 
@@ -36,31 +36,31 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
 def read_video(
     path: Path, *, max_pixels: int | None = None, max_frames: int | None = None
 ) -> tuple[np.ndarray, float]:
-    """Decode a video to uint8 (T,H,W,3) and fps; limits are checked on the header first."""
+    """Decode an upload to uint8 (T,H,W,3), upright, and its fps, with the decoder the CLI and
+    the library use (`chronotope.data.read_video`). The declared frame size and count are
+    checked on the header first; errors never name the server's temporary file."""
+    from chronotope.data import read_video as decode  # imports torch: only for video uploads
+
+    too_long = UsageError(f"video has more than {max_frames} frames", param="video")
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise UsageError("the uploaded file has no video stream", param="video")
+        with open_container(path) as container:  # the header only
             stream = container.streams.video[0]
             w, h = stream.codec_context.width, stream.codec_context.height
-            if max_pixels is not None and w * h > max_pixels:
-                raise UsageError(
-                    f"video is {w}x{h}; at most {max_pixels} pixels per frame", param="video"
-                )
-            if max_frames is not None and (stream.frames or 0) > max_frames:
-                raise UsageError(f"video has more than {max_frames} frames", param="video")
-            fps = float(stream.average_rate or stream.guessed_rate or 8)
-            frames = []
-            for frame in container.decode(stream):
-                if max_frames is not None and len(frames) >= max_frames:
-                    raise UsageError(f"video has more than {max_frames} frames", param="video")
-                frames.append(frame_to_rgb(frame))  # upright: a phone's rotation applied
-    except av.FFmpegError as e:  # its text names the server's temporary file: not sent
-        reason = getattr(e, "strerror", None) or type(e).__name__
+            declared = stream.frames or 0
+        if max_pixels is not None and w * h > max_pixels:
+            raise UsageError(
+                f"video is {w}x{h}; at most {max_pixels} pixels per frame", param="video"
+            )
+        if max_frames is not None and declared > max_frames:
+            raise too_long
+        # one frame over the bound is enough to know it is too long: decoding stops there
+        video = decode(path, max_frames=None if max_frames is None else max_frames + 1)
+    except CorruptFileError as e:
+        reason = str(e).removeprefix(f"{path}: ")
         raise UsageError(f"cannot decode the video ({reason})", param="video") from None
-    if not frames:
-        raise UsageError("the video has no frames", param="video")
-    return np.stack(frames), fps
+    if max_frames is not None and len(video.frames) > max_frames:
+        raise too_long
+    return video.frames, video.fps
 
 
 def decode_image(data: bytes, *, max_pixels: int, param: str = "input_reference") -> np.ndarray:
