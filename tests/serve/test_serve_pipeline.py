@@ -84,3 +84,33 @@ def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
         assert done.status == "completed", done.error
         frames = frames_of(client.videos.download_content(video.id).content)
         assert frames.shape == (5, 136, 168, 3)
+
+
+def test_a_cancelled_job_stops_within_a_solver_step():
+    from chronotope.serve.engine import GenerationRequest
+
+    pipe = pytest.importorskip("chronotope.pipeline").ChronotopePipeline.from_random(
+        seed=0, width=64, depth=2, heads=1, fps=8.0, seconds=1.0, steps=2
+    )
+    engine = PipelineEngine(pipe)
+    calls: list[tuple[int, int]] = []
+
+    class Cancelled(Exception):
+        pass
+
+    def progress(step: int, total: int) -> None:  # the worker's callback: raises once deleted
+        calls.append((step, total))
+        if len(calls) == 2:
+            raise Cancelled
+
+    request = GenerationRequest(task="text", prompt="x", width=64, height=64, seconds=1.0)
+    with pytest.raises(Cancelled):
+        engine.generate(request, progress)
+    assert calls == [(0, 1), (0, 1)]  # stopped before the second block of the first step
+    hooks = [m._forward_pre_hooks for m in (*pipe.transformer.blocks, pipe.vae.decoder)]
+    assert not any(hooks)  # nothing left behind on the shared pipeline
+    steps: list[tuple[int, int]] = []
+    frames, _ = engine.generate(request, lambda i, n: steps.append((i, n)))
+    assert frames.shape == (9, 64, 64, 3)
+    assert steps[-1] == (2, 2) and (1, 2) in steps
+    assert len(steps) > 2 * 2  # 2 solver steps of 2 blocks, and the VAE: checked between them

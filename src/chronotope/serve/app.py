@@ -160,7 +160,7 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
     @api.delete("/videos/{video_id}")
     def delete_video(video_id: str) -> JSONResponse:
         job = get_job(video_id)
-        runner.cancel(job.id)  # a running job stops at its next step
+        runner.cancel(job.id)  # a running job stops before its next transformer block
         store.delete(job.id)
         files.remove(job.id)
         return JSONResponse({"id": job.id, "object": "video.deleted", "deleted": True})
