@@ -39,7 +39,18 @@ def test_generate_video_and_json(model_dir, tmp_path, capsys):
     assert meta["output"] == str(out) and meta["frames"] == 9 and meta["size"] == "112x64"
     assert meta["fps"] == 8.0 and meta["seconds"] == 9 / 8 and meta["wall_seconds"] > 0
     assert meta["new_frames"] == 9 and meta["new_seconds"] == 9 / 8  # nothing given
+    assert meta["negative_prompt"] is None
     assert read_video(out).frames.shape == (9, 64, 112, 3)
+
+
+def test_negative_prompt_flag_reaches_the_pipeline(model_dir, tmp_path, capsys):
+    args = ["--prompt", "a red circle", "--frames", "5", "--seed", "3", "--json"]
+    for name, extra in (("a", []), ("b", ["--negative-prompt", "a blue square"])):
+        assert gen(model_dir, *args, "--out", str(tmp_path / f"{name}.mp4"), *extra) == 0
+    metas = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [m["negative_prompt"] for m in metas] == [None, "a blue square"]
+    a, b = (read_video(tmp_path / f"{n}.mp4").frames for n in "ab")
+    assert not np.array_equal(a, b)  # the same seed, steered by another negative prompt
 
 
 def test_generate_image_png(model_dir, tmp_path):

@@ -311,3 +311,18 @@ def test_a_call_without_a_sink_counts_its_whole_output(tiny_pipe, monkeypatch):
     with pytest.raises(Stop):
         tiny_pipe(["a", "b"], shot_seconds=2)
     assert seen == [481, 0, 2 * 17]  # returned whole: every frame is held; streamed: none
+
+
+def test_negative_prompt_replaces_the_unconditional_branch(tiny_pipe, clip):
+    prompt = "a red circle moves left"
+    same = tiny_pipe(prompt, num_frames=9, seed=1, negative_prompt="").frames
+    assert np.array_equal(same, clip)  # "" is the default unconditional prompt
+    steered = tiny_pipe(prompt, num_frames=9, seed=1, negative_prompt="a blue square").frames
+    assert not np.array_equal(steered, clip)
+    # negative = prompt: both branches agree, so guidance changes nothing (as guidance 1)
+    flat = tiny_pipe(prompt, num_frames=9, seed=1, negative_prompt=prompt, guidance=6.0).frames
+    plain = tiny_pipe(prompt, num_frames=9, seed=1, guidance=1.0).frames
+    assert np.abs(flat.astype(int) - plain).max() <= 1
+    assert np.abs(clip.astype(int) - plain).max() > 4  # guidance does change the default
+    with pytest.raises(UsageError, match="negative_prompt must be a string"):
+        tiny_pipe(prompt, num_frames=9, negative_prompt=["x"])

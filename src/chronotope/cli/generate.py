@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=float, help="restyle --video with this strength in (0,1]")
     p.add_argument("--connect", nargs=2, type=Path, metavar=("A", "B"), help="bridge A into B")
     p.add_argument("--loop", action="store_true", help="make the output loop seamlessly")
+    p.add_argument(
+        "--negative-prompt",
+        metavar="TEXT",
+        help="what the video should not show: guidance steers away from it",
+    )
     p.add_argument("--shot-seconds", type=float, help="seconds per shot with several --prompt")
     p.add_argument("--memory-budget", type=float, help="GiB a request may use (default 16)")
     p.add_argument(
@@ -209,6 +214,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             guidance=args.guidance,
             seed=args.seed,
             solver=args.solver,
+            negative_prompt=args.negative_prompt,
             # condition files are read by the pipeline at `fps` (`pipeline/conditions.py`)
             image=args.image,
             last_image=args.last_image,

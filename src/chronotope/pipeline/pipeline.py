@@ -235,6 +235,7 @@ class ChronotopePipeline(DiffusionPipeline):
         loop: bool = False,
         shot_seconds: float | None = None,
         solver: str | None = None,
+        negative_prompt: str | None = None,
         callback: Callable[[int, int], None] | None = None,
         frame_sink: FrameSink | None = None,
     ) -> GenerationOutput:
@@ -244,7 +245,8 @@ class ChronotopePipeline(DiffusionPipeline):
         at the call's fps, float arrays in [0, 1], PIL images (a clip: a list of them), tensors
         laid out like the arrays, or file paths (read at the call's fps; see `conditions.py`).
         With `frame_sink`, frames are handed over window by window and not kept (memory flat in
-        length); the returned `frames` is then empty.
+        length); the returned `frames` is then empty. `negative_prompt` takes the place of the
+        empty prompt in classifier-free guidance: the video is steered away from it.
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -265,6 +267,8 @@ class ChronotopePipeline(DiffusionPipeline):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts or any(not isinstance(p, str) for p in prompts):
             raise UsageError("prompt must be a string or a list of strings", param="prompt")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise UsageError("negative_prompt must be a string", param="negative_prompt")
         self.check_task(prompts, image, last_image, video, strength, extend, connect, loop,
                          num_frames, seconds)  # fmt: skip
         # conditions as uint8 frames: arrays, PIL images, tensors, or paths read at `fps`
@@ -305,6 +309,7 @@ class ChronotopePipeline(DiffusionPipeline):
             callback=callback,
             height=height,
             width=width,
+            negative=negative_prompt or "",
         )
         ctx = cfg.context_frames
         if video is not None and extend is not None:
@@ -357,6 +362,7 @@ class ChronotopePipeline(DiffusionPipeline):
         meta = dict(
             task=task,
             prompt=prompts if len(prompts) > 1 else prompts[0],
+            negative_prompt=negative_prompt,
             width=width,
             height=height,
             frames=frames,
@@ -451,9 +457,11 @@ class _Run:
     """One call's settings, shared by its windows (each window gets seed + its index)."""
 
     def __init__(
-        self, pipe: ChronotopePipeline, *, steps, guidance, solver, seed, callback, height, width
-    ):
+        self, pipe: ChronotopePipeline, *, steps, guidance, solver, seed, callback, height, width,
+        negative: str = "",
+    ):  # fmt: skip
         self.pipe, self.steps, self.guidance, self.solver = pipe, steps, guidance, solver
+        self.negative = negative  # the prompt guidance steers away from ("": unconditional)
         self.seed, self.callback, self.height, self.width = seed, callback, height, width
         self.gen_hw = pipe._padded(height, width)
         self.windows = 0
@@ -472,7 +480,7 @@ class _Run:
         if canvas.height != self.gen_hw[0] or canvas.width != self.gen_hw[1]:
             canvas = _pad_canvas(canvas, self._pad)
         z_ref = self._encode(canvas) if window.needs_encode else self._zeros(canvas)
-        text = pipe.text_encoder.encode([prompt, ""])
+        text = pipe.text_encoder.encode([prompt, self.negative])
         start = window.start
         if pipe.config.bridge_start < 1.0:
             # a bridge between pinned frames (connect, loop, first+last image) starts from its
