@@ -12,7 +12,8 @@ class VAEPreset:
     latent_channels: int = 16  # C
     base_channels: int = 32  # channels of the full-resolution level
     channel_mults: tuple[int, ...] = (1, 2, 4)  # one per level, log2(fs / patch) + 1 entries
-    num_res_blocks: int = 1  # per encoder level (the decoder has one more)
+    num_res_blocks: int = 1  # per encoder level
+    decoder_res_blocks: int | None = None  # per decoder level; None: num_res_blocks + 1
     temporal_kernel: int = 3  # causal kernel length in time (1 = frame-by-frame convs)
     patch_size: int = 2  # pixels folded into channels before the first conv
 
