@@ -56,7 +56,9 @@ def read_video(
         # one frame over the bound is enough to know it is too long: decoding stops there
         video = decode(path, max_frames=None if max_frames is None else max_frames + 1)
     except CorruptFileError as e:
-        reason = str(e).removeprefix(f"{path}: ")
+        # the reason may quote the server's temporary file (FFmpeg's messages do): never sent
+        reason = str(e).removeprefix(f"{path}: ").replace(str(path), "the file")
+        reason = reason.replace(Path(path).name, "the file")
         raise UsageError(f"cannot decode the video ({reason})", param="video") from None
     if max_frames is not None and len(video.frames) > max_frames:
         raise too_long
