@@ -1,7 +1,7 @@
 """Decode speed of trained VAEs side by side (e.g. a grown decoder against the one it grew from).
 
-17 frames at 64x64 and 256x256, streamed (`decode_iter`) under `autocast()`, one thread, the
-models interleaved in one run so the ratio is fair on a shared CPU:
+17 frames at 64x64 and 256x256, streamed (`decode_iter`) under `autocast()`, one thread, all
+models in one run (compare the ratios, not the absolute figures, on a shared CPU):
 
     .venv/bin/python benchmarks/bench_vae_decode.py src/chronotope/weights/world/vae runs/vae/final
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 
+from bench_autoencoder import timed  # this folder is on sys.path when run as a script
 from chronotope.utils.precision import autocast
 
 RESULTS = Path(__file__).resolve().parent / "results" / "vae_decode.json"
@@ -39,14 +39,11 @@ def main() -> None:
         video = torch.rand(1, 3, 17, size, size) * 2 - 1
         with autocast():
             z = first.encode_chunked(video)[0]  # any latent of the right shape will do
-            seconds = dict.fromkeys(models, 0.0)
-            for _ in range(2):  # warm-up round, then the timed one
-                for name, model in models.items():
-                    start = time.perf_counter()
-                    for _ in range(args.repeats):
-                        list(model.decode_iter(z))
-                    seconds[name] = time.perf_counter() - start
-        fps = {name: 17 * args.repeats / s for name, s in seconds.items()}
+            seconds = {
+                n: timed(lambda m=m, z=z: list(m.decode_iter(z)), args.repeats)
+                for n, m in models.items()
+            }
+        fps = {name: 17 / s for name, s in seconds.items()}
         base = fps[str(args.models[0])]
         rows[str(size)] = {n: {"decode_fps": f, "ratio_to_first": f / base} for n, f in fps.items()}
         for name, f in fps.items():

@@ -113,6 +113,7 @@ class Decoder(nn.Module):
         super().__init__()
         levels = len(channels) - 1
         self.patch = patch
+        self.blocks_per_level = num_res_blocks
         c = channels[-1]
         self.conv_in = CausalConv3d(in_channels=latent_channels, out_channels=c, kernel=kernel)
         layers: list[nn.Module] = [ResBlock(in_channels=c, out_channels=c, kernel=kernel)]

@@ -24,7 +24,7 @@ from chronotope.autoencoder.networks import grow_decoder
 from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sources import BatchSource, VideoSource, WorldSource, video_paths
 from chronotope.autoencoder.stats import compute_latent_stats
-from chronotope.autoencoder.vae import CausalVAE, decoder_blocks
+from chronotope.autoencoder.vae import CausalVAE
 from chronotope.errors import UsageError
 from chronotope.utils.checkpoint import (
     latest_checkpoint,
@@ -160,7 +160,7 @@ def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
             f"--init {folder}: its {key} is {source.config.get(key)}, preset "
             f"{cfg.preset!r} has {model.config[key]}"
         )
-    have, want = (decoder_blocks(m.config) for m in (source, model))
+    have, want = source.decoder.blocks_per_level, model.decoder.blocks_per_level
     if want < have:
         raise UsageError(
             f"--decoder-blocks {want}: --init {folder} has {have} decoder blocks per level; a "

@@ -29,11 +29,6 @@ from chronotope.utils.checkpoint import load_safetensors
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
-def decoder_blocks(config) -> int:
-    """Blocks per decoder level of a `CausalVAE` config (default: one more than the encoder's)."""
-    return config.get("decoder_res_blocks") or config["num_res_blocks"] + 1
-
-
 class CausalVAE(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
@@ -73,11 +68,9 @@ class CausalVAE(ModelMixin, ConfigMixin):
             patch=patch_size,
         )
         self.encoder = Encoder(**kw)
-        # None: one block per level more than the encoder (the decoder-only option, so a wider
+        # None: one block per level more than the encoder (the decoder-only option, so a deeper
         # decoder can be grown onto a trained encoder without changing its latents)
-        kw["num_res_blocks"] = decoder_blocks(
-            {"num_res_blocks": num_res_blocks, "decoder_res_blocks": decoder_res_blocks}
-        )
+        kw["num_res_blocks"] = decoder_res_blocks or num_res_blocks + 1
         self.decoder = Decoder(**kw)
         for name, module in self.named_modules():
             if isinstance(module, (CausalConv3d, TemporalDown, TemporalUp)):
