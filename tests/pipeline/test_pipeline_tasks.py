@@ -28,7 +28,7 @@ def test_image_is_one_frame(tiny_pipe):
 
 
 def test_extend_forward_keeps_original_bit_exact(tiny_pipe, clip):
-    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3)
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=8, seed=3)
     assert out.frames.shape[0] == 9 + 8
     assert np.array_equal(out.frames[:9], clip)
     assert out.metadata["frames"] == 17 and out.metadata["new_frames"] == 8  # the source's 9 kept
@@ -41,10 +41,65 @@ def test_extend_backward_keeps_original_bit_exact(tiny_pipe, clip):
     assert np.array_equal(out.frames[-9:], clip)
 
 
+@pytest.mark.parametrize("new", [1, 3, 5, 6])
+def test_extend_forward_makes_exactly_the_frames_asked(tiny_pipe, clip, new):
+    # any count: the window makes the next multiple of ft (4 or 8 here) and the frames after
+    # `new` are dropped, so the result is the start of that extension with the same seed
+    aligned = -(-new // 4) * 4
+    whole = tiny_pipe("x", video=clip, extend="forward", num_frames=aligned, seed=3).frames
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=new, seed=3)
+    assert out.metadata["new_frames"] == new and len(out.frames) == 9 + new
+    np.testing.assert_array_equal(out.frames, whole[: 9 + new])
+
+
+@pytest.mark.parametrize("new", [2, 4, 8])
+def test_extend_backward_makes_exactly_the_frames_asked(tiny_pipe, clip, new):
+    # the next 1 + k*ft frames are made before the clip (5 or 9 here), the earliest dropped
+    aligned = 1 + -(-(new - 1) // 4) * 4
+    whole = tiny_pipe("x", video=clip, extend="backward", num_frames=aligned, seed=3).frames
+    out = tiny_pipe("x", video=clip, extend="backward", num_frames=new, seed=3)
+    assert out.metadata["new_frames"] == new and len(out.frames) == new + 9
+    np.testing.assert_array_equal(out.frames, whole[aligned - new :])
+
+
+def test_extend_seconds_give_exact_new_frames(tiny_pipe, clip):
+    fps = tiny_pipe.config.fps
+    for direction in ("forward", "backward"):
+        out = tiny_pipe("x", video=clip, extend=direction, seconds=3 / fps, seed=3)
+        assert out.metadata["new_frames"] == 3 and len(out.frames) == 9 + 3
+
+
+def test_long_backward_extension_is_windowed(tiny_pipe, clip, monkeypatch):
+    # window_frames=17: 30 frames before the clip take several windows, each leading into the
+    # earliest frames made so far; none is longer than a window
+    import chronotope.pipeline.pipeline as pl
+
+    lengths = []
+    real = pl.sample_jobs
+
+    def spy(model, jobs, **kw):
+        lengths.append(jobs[0].start.shape[0])
+        return real(model, jobs, **kw)
+
+    monkeypatch.setattr(pl, "sample_jobs", spy)
+    out = tiny_pipe("x", video=clip, extend="backward", num_frames=30, seed=3).frames
+    assert len(out) == 30 + 9 and np.array_equal(out[-9:], clip)
+    window_latents = 1 + (tiny_pipe.config.window_frames - 1) // tiny_pipe.ft
+    assert len(lengths) > 1 and max(lengths) <= window_latents
+
+
+def test_extend_refuses_a_count_below_one(tiny_pipe, clip):
+    for bad in (0, -4, 2.5):
+        with pytest.raises(UsageError, match="frames must be a whole number >= 1"):
+            tiny_pipe("x", video=clip, extend="forward", num_frames=bad, seed=3)
+
+
 def test_long_extension_is_windowed(tiny_pipe, clip):
     # window_frames=17: 40 new frames need several windows, each continuing the last
-    out = tiny_pipe("x", video=clip, extend="forward", num_frames=41, seed=3)
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=40, seed=3)
     assert out.frames.shape[0] == 9 + 40 and np.array_equal(out.frames[:9], clip)
+    odd = tiny_pipe("x", video=clip, extend="forward", num_frames=41, seed=3).frames
+    assert len(odd) == 9 + 41 and np.array_equal(odd[:9], clip)
 
 
 def test_connect_starts_with_a_and_ends_with_b(tiny_pipe, clip):
@@ -54,6 +109,19 @@ def test_connect_starts_with_a_and_ends_with_b(tiny_pipe, clip):
     bridge = len(out) - 2 * len(clip)
     assert bridge > 0 and bridge % 4 == 0 and result.metadata["new_frames"] == bridge
     assert np.array_equal(out[:9], clip) and np.array_equal(out[-9:], b)
+
+
+def test_connect_bridge_is_a_whole_number_of_latent_frames(tiny_pipe, clip):
+    b = clip[::-1].copy()
+    out = tiny_pipe("x", connect=(clip, b), num_frames=8, seed=4)
+    assert out.metadata["new_frames"] == 8 and len(out.frames) == 9 + 8 + 9
+    with pytest.raises(UsageError, match="multiple of 4 frames.*nearest valid: 8 or 12, got 9"):
+        tiny_pipe("x", connect=(clip, b), num_frames=9, seed=4)
+    with pytest.raises(UsageError, match="nearest valid: 4, got 3"):
+        tiny_pipe("x", connect=(clip, b), num_frames=3, seed=4)
+    # seconds snap to the nearest whole latent frames (7 frames -> 8)
+    fps = tiny_pipe.config.fps
+    assert tiny_pipe("x", connect=(clip, b), seconds=7 / fps, seed=4).metadata["new_frames"] == 8
 
 
 def test_image_to_video_first_frame_is_the_image(tiny_pipe, clip):
@@ -176,10 +244,10 @@ def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
 
 
 def test_metadata_counts_the_whole_output(tiny_pipe, clip):
-    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3)
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=8, seed=3)
     assert out.metadata["frames"] == len(out.frames) == 17
     sunk = []
-    out = tiny_pipe("x", video=clip, extend="forward", num_frames=9, seed=3, frame_sink=sunk.append)
+    out = tiny_pipe("x", video=clip, extend="forward", num_frames=8, seed=3, frame_sink=sunk.append)
     assert out.metadata["frames"] == sum(len(c) for c in sunk) == 17 and len(out.frames) == 0
 
 
@@ -236,10 +304,10 @@ def test_bridge_start_applies_to_bridges_only(clip, monkeypatch):
         return real(model, jobs, **kw)
 
     monkeypatch.setattr(pl, "sample_jobs", spy)
-    pipe("x", connect=(clip, clip[::-1].copy()), num_frames=9, seed=0)
+    pipe("x", connect=(clip, clip[::-1].copy()), num_frames=8, seed=0)
     # A's tail (5 frames: latents 0, 1), a bridge of 2 latents, B's head (4 frames: 1 latent)
     assert starts[-1] == [0.0, 0.0, 0.7, 0.7, 0.0]
-    pipe("x", video=clip, extend="forward", num_frames=9, seed=0)
+    pipe("x", video=clip, extend="forward", num_frames=8, seed=0)
     assert starts[-1] == [0.0, 0.0, 1.0, 1.0]  # nothing after the new frames: from noise
     with pytest.raises(UsageError, match="bridge_start"):
         ChronotopePipeline.from_random(bridge_start=0.0)

@@ -23,7 +23,8 @@ EPILOG = """tasks:
   --loop                          the output loops seamlessly (text-to-video: one period,
                                   N - 1 frames for --frames N; with --image: + a bridge back)
   --prompt P1 --prompt P2 --shot-seconds S   a multi-shot video with cuts
-With --extend, --frames/--seconds give the length of the new part."""
+With --extend, --frames/--seconds give the new part (any count); with --connect, the bridge
+(a multiple of 4 frames; default 2 s)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="model folder (default: the bundled world model)")
     p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--frames", type=int, help="number of frames, 1 + 4k (1 = an image)")
+    length.add_argument(
+        "--frames",
+        type=int,
+        help="number of frames, 1 + 4k (1 = an image); with --extend the new frames (any count), with --connect the bridge (a multiple of 4)",
+    )
     length.add_argument("--seconds", type=float, help="duration in seconds")
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
     p.add_argument("--steps", type=int, help="solver steps")

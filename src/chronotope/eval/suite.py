@@ -44,7 +44,7 @@ class EvalConfig:
     seconds: float = 2.0  # length of text-to-video clips
     physics_cases: int = 8  # uniform-motion continuations
     cond_frames: int = 5  # given frames (1 + k*ft)
-    new_frames: int = 8  # generated after them (a multiple of ft)
+    new_frames: int = 8  # generated after them (a multiple of ft: also the connect bridge)
     falling_cases: int = 8  # with 4, one clip moved the fraction by 0.25 against a bar of 0.8
     occlusion_cases: int = 2
     occlusion_max_frames: int = 33
@@ -230,7 +230,7 @@ def _physics(r: _Runner) -> None:
             clip.caption,
             video=clip.frames[: cfg.cond_frames],
             extend="forward",
-            num_frames=cfg.new_frames + 1,
+            num_frames=cfg.new_frames,
         )
         sc = physics.score_continuation(clip, cfg.cond_frames, out)
         scores.append(sc)
@@ -324,7 +324,7 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
     ctx = int(r.pipe.config.context_frames) // r.ft * r.ft + 1  # frames each extension keeps
     long_n = cfg.long_frames or window + 2 * (window - ctx)
     checks = {
-        "extend_forward": lambda: tasks.extend_forward(r.gen, clip, c, cfg.new_frames + 1),
+        "extend_forward": lambda: tasks.extend_forward(r.gen, clip, c, cfg.new_frames),
         "extend_backward": lambda: tasks.extend_backward(r.gen, clip, c, cfg.new_frames + 1),
         "loop": lambda: tasks.loop(r.gen, clip.caption, n),
         # the prompt names both scenes: the output shows both (a caption of A alone asks
@@ -334,7 +334,7 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
             clip.frames[:c],
             other.frames[:c],
             f"{clip.caption} and {other.caption}",
-            cfg.new_frames + 1,
+            cfg.new_frames,
         ),
         "image_to_video": lambda: tasks.image_to_video(r.gen, clip, n),
         "restyle": lambda: tasks.restyle(r.gen, clip, cfg.restyle_strength),

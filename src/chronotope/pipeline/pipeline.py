@@ -283,8 +283,16 @@ class ChronotopePipeline(DiffusionPipeline):
         ]
         width = width if width is not None else ref[0] or cfg.width
         height = height if height is not None else ref[1] or cfg.height
-        total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         restyling = video is not None and extend is None
+        extending = video is not None and extend is not None
+        if extending or connect is not None:  # frames are the new part, beside given clips
+            if extending:
+                new = self._new_frames(num_frames, seconds, fps, self._default_new(fps))
+            else:
+                new = self._bridge_frames(num_frames, seconds, fps)
+            total = tasks.padded_length(new, self.ft)  # the largest window's new part
+        else:
+            total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         if restyling:  # the output is as long as the source
             strength = tasks.RESTYLE_STRENGTH if strength is None else strength
             tasks.check_strength(strength)
@@ -312,19 +320,15 @@ class ChronotopePipeline(DiffusionPipeline):
             negative=negative_prompt or "",
         )
         ctx = cfg.context_frames
-        if video is not None and extend is not None:
+        if extending:
             task = f"extend-{extend}"
-            new = total if num_frames is not None or seconds is not None else self._default_new(fps)
             out = run.extend(prompts[0], video, extend, new, ctx)
         elif restyling:
             task = "restyle"
             out = run.restyle(prompts[0], video, strength, ctx)
         elif connect is not None:
             task = "connect"
-            bridge = total if num_frames is not None or seconds is not None else self._bridge(fps)
-            out = run.one(
-                prompts[0], tasks.connect(*connect, self._mult(bridge), self.ft, ctx // self.ft)
-            )
+            out = run.one(prompts[0], tasks.connect(*connect, new, self.ft, ctx // self.ft))
         elif len(prompts) > 1 or total > cfg.window_frames:
             task = "multi-shot" if len(prompts) > 1 else "long"
             out = run.long(prompts, total, ctx, frame_sink)
@@ -423,6 +427,39 @@ class ChronotopePipeline(DiffusionPipeline):
 
     def _default_new(self, fps: float) -> int:
         return rq.frames_for_seconds(self.config.seconds, fps, self.ft)
+
+    @staticmethod
+    def _new_frames(num_frames, seconds, fps: float, default: int) -> int:
+        """How many frames to make beside given clips (an extension): exactly `num_frames`, or
+        `seconds` at `fps`, any count >= 1 (the sampler makes the next latent-aligned length and
+        the frames farthest from the clip are dropped); `default` when neither is given."""
+        if num_frames is not None and seconds is not None:
+            raise UsageError("give frames or seconds, not both", param="frames")
+        if num_frames is not None:
+            if isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames < 1:
+                raise UsageError(
+                    f"frames must be a whole number >= 1, got {num_frames}", param="frames"
+                )
+            return int(num_frames)
+        if seconds is not None:
+            return rq.frames_for_seconds(seconds, fps, 1)  # any count: ft=1
+        return default
+
+    def _bridge_frames(self, num_frames, seconds, fps: float) -> int:
+        """Frames of connect's bridge: B's first frames must start a latent frame, so the bridge
+        is a multiple of ft; another count is refused with the nearest valid ones."""
+        n = self._new_frames(num_frames, seconds, fps, self._bridge(fps))
+        if n % self.ft == 0:
+            return n
+        if num_frames is None:  # seconds: the nearest whole number of latent frames
+            return self._mult(round(n / self.ft) * self.ft)
+        lo = n // self.ft * self.ft
+        near = f"{lo} or {lo + self.ft}" if lo else str(self.ft)
+        raise UsageError(
+            f"a connect bridge is a multiple of {self.ft} frames (B starts a latent frame); "
+            f"nearest valid: {near}, got {num_frames}",
+            param="frames",
+        )
 
     def _shot_frames(self, num_frames, seconds, fps, shots: int, shot_seconds) -> int:
         """Frames per shot (the whole video when there is one prompt)."""
@@ -558,15 +595,26 @@ class _Run:
     def extend(
         self, prompt: str, video: np.ndarray, direction: str, new: int, ctx: int
     ) -> np.ndarray:
-        ft = self.pipe.ft
-        if direction == "forward":  # new frames after the clip: windowed when long
-            more = self.long([prompt], self.pipe._mult(new), ctx, None, clip=video)
-            return np.concatenate([video, more])
-        if direction == "backward":
-            return self.one(prompt, tasks.extend_backward(video, new, ft, ctx // ft))
-        raise UsageError(
-            f"extend must be 'forward' or 'backward', got {direction!r}", param="extend"
-        )
+        """The clip with `new` frames (any count >= 1) after or before it, made window by window
+        when they are more than a window holds; each window is latent-aligned (a multiple of ft
+        after the clip, 1 + k*ft before it) and the frames farthest from the clip are dropped."""
+        ft, window = self.pipe.ft, self.pipe.config.window_frames
+        if direction == "forward":
+            more = self.long([prompt], -(-new // ft) * ft, ctx, None, clip=video)
+            return np.concatenate([video, more[:new]])
+        if direction != "backward":
+            raise UsageError(
+                f"extend must be 'forward' or 'backward', got {direction!r}", param="extend"
+            )
+        parts, start, made = [], video, 0  # `start`: the earliest frames so far
+        while made < new:
+            room = window - tasks.head_len(len(start), ft, ctx // ft)
+            n = min(tasks.padded_length(new - made, ft), 1 + (room - 1) // ft * ft)
+            part = self.one(prompt, tasks.extend_backward(start, n, ft, ctx // ft))[:n]
+            parts.insert(0, part)
+            made += n
+            start = np.concatenate([part, start[:ctx]])  # all a later window's head can use
+        return np.concatenate([*parts, video])[made - new :]
 
     def restyle(self, prompt: str, video: np.ndarray, strength: float, ctx: int) -> np.ndarray:
         """SDEdit of the whole clip, windowed like a long video when it is longer than a window:

@@ -73,13 +73,13 @@ def tail_len(n: int, ft: int, context: int) -> int:
     return 1 + ft * min(context, (n - 1) // ft)
 
 
-def _head_len(n: int, ft: int, context: int) -> int:
+def head_len(n: int, ft: int, context: int) -> int:
     """Longest c*ft <= n with 1 <= c <= context (a clip of fewer than ft frames is held)."""
     return ft * max(1, min(context, n // ft))
 
 
 def _head(clip: np.ndarray, ft: int, context: int) -> np.ndarray:
-    n = _head_len(len(clip), ft, context)
+    n = head_len(len(clip), ft, context)
     if len(clip) >= n:
         return clip[:n]
     return np.concatenate([clip, np.repeat(clip[-1:], n - len(clip), axis=0)])  # hold short clips
