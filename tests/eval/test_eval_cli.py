@@ -148,6 +148,17 @@ def test_task_checks_over_several_cases_report_medians_and_pass_fractions(tiny_p
     assert m["tasks.connect.pass"] == pytest.approx(sum(passes) / 3)
     assert m["tasks.extend_forward.given_exact"] == 1.0
     assert [row["cases"] for row in r.res.rows["tasks"]] == [3, 3]
+    # each case's own figures, in results.json order: task by task, case by case
+    per_case = r.res.rows["task_cases"]
+    assert [(row["task"], row["case"]) for row in per_case] == [
+        (t, i) for t in ("extend_forward", "connect") for i in range(3)
+    ]
+    assert [row["motion"] for row in per_case[:3]] == ["moves right", "moves left", "moves down"]
+    assert [row["seam_ratio"] for row in per_case[:3]] == [
+        c["extend_forward"]["seam_ratio"] for c in cases
+    ]
+    assert [row["pass"] for row in per_case[3:]] == [bool(p) for p in passes]
+    json.dumps(per_case)  # plain JSON values
     assert m["tasks.pass_rate"] == pytest.approx(
         (m["tasks.extend_forward.pass"] + m["tasks.connect.pass"]) / 2
     )

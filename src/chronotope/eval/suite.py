@@ -370,6 +370,22 @@ def _tasks(r: _Runner) -> None:
         rows.append({"task": name, "cases": len(per_case), **summary})
     r.put("tasks", {"pass_rate": _mean([row["pass"] for row in rows])})
     r.res.rows["tasks"] = rows
+    # every case's own figures (results.json only: which motion failed which check)
+    r.res.rows["task_cases"] = [
+        {
+            "task": name,
+            "case": i,
+            "motion": _TASK_MOTIONS[i % len(_TASK_MOTIONS)][0],
+            **_plain(c[name]),
+        }
+        for name in r.cfg.tasks
+        for i, c in enumerate(cases)
+    ]
+
+
+def _plain(figures: dict) -> dict:
+    """A check's figures as JSON values (numpy bools and floats to Python ones)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()}
 
 
 @torch.no_grad()
