@@ -89,7 +89,7 @@ def test_long_backward_extension_is_windowed(tiny_pipe, clip, monkeypatch):
 
 
 def test_extend_refuses_a_count_below_one(tiny_pipe, clip):
-    for bad in (0, -4, 2.5):
+    for bad in (0, -4, 2.5, "8", float("nan")):
         with pytest.raises(UsageError, match="frames must be a whole number >= 1"):
             tiny_pipe("x", video=clip, extend="forward", num_frames=bad, seed=3)
 

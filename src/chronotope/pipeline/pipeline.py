@@ -12,6 +12,7 @@ Stages of a call:
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -436,7 +437,10 @@ class ChronotopePipeline(DiffusionPipeline):
         if num_frames is not None and seconds is not None:
             raise UsageError("give frames or seconds, not both", param="frames")
         if num_frames is not None:
-            if isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames < 1:
+            whole = isinstance(num_frames, numbers.Integral) or (
+                isinstance(num_frames, numbers.Real) and float(num_frames).is_integer()
+            )
+            if isinstance(num_frames, bool) or not whole or num_frames < 1:
                 raise UsageError(
                     f"frames must be a whole number >= 1, got {num_frames}", param="frames"
                 )
