@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     length.add_argument(
         "--frames",
         type=int,
-        help="number of frames, 1 + 4k (1 = an image); with --extend the new frames (any count), with --connect the bridge (a multiple of 4)",
+        help="number of frames, 1 + 4k (1 = an image); with --extend the new frames (any "
+        "count), with --connect the bridge (a multiple of 4)",
     )
     length.add_argument("--seconds", type=float, help="duration in seconds")
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")

@@ -325,6 +325,7 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
     long_n = cfg.long_frames or window + 2 * (window - ctx)
     checks = {
         "extend_forward": lambda: tasks.extend_forward(r.gen, clip, c, cfg.new_frames),
+        # 1 + k*ft: a whole backward window, nothing made and dropped
         "extend_backward": lambda: tasks.extend_backward(r.gen, clip, c, cfg.new_frames + 1),
         "loop": lambda: tasks.loop(r.gen, clip.caption, n),
         # the prompt names both scenes: the output shows both (a caption of A alone asks
