@@ -161,3 +161,30 @@ def test_decoder_blocks_grow_the_init_decoder_from_its_exact_output(tmp_path, sh
         train_vae(_cfg(tmp_path / "d", init=grown, decoder_blocks=3))
     with pytest.raises(UsageError, match="decoder_blocks=4"):  # a resume keeps the depth
         train_vae(_cfg(tmp_path / "c", steps=4, resume=True), source=shapes())
+
+
+def test_a_checkpoint_loads_as_the_vae_it_was_at_that_step(tmp_path, shapes):
+    import pytest
+
+    from chronotope.autoencoder.train import is_checkpoint, load_checkpoint_model
+    from chronotope.cli.vae import load_model
+    from chronotope.errors import CorruptFileError
+
+    first = train_vae(_cfg(tmp_path / "a", steps=3), source=shapes())
+    init = dict(init=first, freeze_encoder=True, decoder_blocks=3, steps=3)
+    final = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path / "b", **init), source=shapes()))
+    ckpt = tmp_path / "b" / "checkpoints" / "step-00000003"  # the last step: the final weights
+    assert is_checkpoint(ckpt) and not is_checkpoint(tmp_path / "b" / "final")
+    vae = load_checkpoint_model(ckpt)
+    assert vae.decoder.blocks_per_level == 3  # the grown depth, read from the weights' names
+    a, b = vae.state_dict(), final.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert isinstance(load_model(ckpt), CausalVAE)  # `vae eval --model` takes it too
+    # weights of another network are refused, not half-loaded
+    from chronotope.utils.checkpoint import load_checkpoint, save_checkpoint
+
+    files, meta = load_checkpoint(ckpt)
+    files["model"] = {"other.weight": torch.zeros(2)}
+    bad = save_checkpoint(tmp_path / "c", 1, files, meta)
+    with pytest.raises(CorruptFileError, match="no 'tiny' VAE of any depth"):
+        load_checkpoint_model(bad)

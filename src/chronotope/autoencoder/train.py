@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sources import BatchSource, VideoSource, WorldSource, video_paths
 from chronotope.autoencoder.stats import compute_latent_stats
 from chronotope.autoencoder.vae import CausalVAE
-from chronotope.errors import UsageError
+from chronotope.errors import CorruptFileError, UsageError
 from chronotope.utils.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -138,6 +139,28 @@ def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> 
     load_optimizer_state(opt, files["optimizer"], meta["optimizer"])
     set_rng_state(files["rng"])
     return int(meta["step"])
+
+
+def is_checkpoint(folder: str | os.PathLike) -> bool:
+    """Whether `folder` is one of train-vae's checkpoints (RUN/checkpoints/step-N)."""
+    folder = Path(folder)
+    return (folder / "meta.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def load_checkpoint_model(folder: str | os.PathLike) -> CausalVAE:
+    """The VAE of a train-vae checkpoint, to score a run while it trains (`chronotope vae eval
+    --model RUN/checkpoints/step-N`). Its preset is in the checkpoint's meta.json; the decoder's
+    depth (grown or not) is the one whose parameter names are the checkpoint's. Latent statistics
+    are measured when a run ends: a checkpoint has none (reconstructions need none)."""
+    files, meta = load_checkpoint(folder)
+    state = files["model"]
+    kwargs = get_preset(meta["preset"]).to_kwargs()
+    for depth in range(1, 17):
+        model = CausalVAE(**{**kwargs, "decoder_res_blocks": depth})
+        if set(model.state_dict()) == set(state):
+            model.load_state_dict(state)
+            return model
+    raise CorruptFileError(f"{folder}: its weights are no {meta['preset']!r} VAE of any depth")
 
 
 def _init_folder(cfg: TrainConfig) -> Path:

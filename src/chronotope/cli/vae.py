@@ -78,7 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--max-frames", type=int, help="read at most this many frames")
     r.set_defaults(func=run_reconstruct)
     e = vs.add_parser("eval", help="PSNR/SSIM on held-out world clips")
-    e.add_argument("--model", type=Path, help="save_pretrained folder (default: bundled VAE)")
+    e.add_argument(
+        "--model",
+        type=Path,
+        help="save_pretrained folder or a train-vae checkpoint (default: bundled VAE)",
+    )
     e.add_argument("--clips", type=int, default=12)
     e.add_argument("--frames", type=int, default=17)
     e.set_defaults(func=run_eval)
@@ -86,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_model(path: Path | None):
     from chronotope.autoencoder import CausalVAE
+    from chronotope.autoencoder.train import is_checkpoint, load_checkpoint_model
 
     if path is None:
         from chronotope.pipeline.loading import default_model_dir
@@ -93,6 +98,8 @@ def load_model(path: Path | None):
         path = default_model_dir() / "vae"  # the bundled model's (or $CHRONOTOPE_MODEL's) VAE
         if not path.is_dir():
             raise UsageError(f"no --model given and no VAE at {path}", param="model")
+    if is_checkpoint(path):  # a train-vae checkpoint: a run scored while it trains
+        return load_checkpoint_model(path).eval()
     if (path / "model_index.json").is_file():  # a whole pipeline folder: take its VAE
         path = path / "vae"
     if not path.is_dir():
