@@ -74,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = vs.add_parser("reconstruct", help="encode + decode a clip, write it, print PSNR/SSIM")
     r.add_argument("--in", dest="src", required=True, type=Path)
     r.add_argument("--out", required=True, type=Path)
-    r.add_argument("--model", type=Path, help="save_pretrained folder (default: bundled VAE)")
+    r.add_argument(
+        "--model",
+        type=Path,
+        help="save_pretrained folder or a train-vae checkpoint (default: bundled VAE)",
+    )
     r.add_argument("--max-frames", type=int, help="read at most this many frames")
     r.set_defaults(func=run_reconstruct)
     e = vs.add_parser("eval", help="PSNR/SSIM on held-out world clips")
