@@ -166,9 +166,10 @@ def test_decoder_blocks_grow_the_init_decoder_from_its_exact_output(tmp_path, sh
 def test_a_checkpoint_loads_as_the_vae_it_was_at_that_step(tmp_path, shapes):
     import pytest
 
-    from chronotope.autoencoder.train import is_checkpoint, load_checkpoint_model
+    from chronotope.autoencoder.train import load_checkpoint_model
     from chronotope.cli.vae import load_model
     from chronotope.errors import CorruptFileError
+    from chronotope.utils.checkpoint import is_checkpoint
 
     first = train_vae(_cfg(tmp_path / "a", steps=3), source=shapes())
     init = dict(init=first, freeze_encoder=True, decoder_blocks=3, steps=3)

@@ -141,12 +141,6 @@ def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> 
     return int(meta["step"])
 
 
-def is_checkpoint(folder: str | os.PathLike) -> bool:
-    """Whether `folder` is one of train-vae's checkpoints (RUN/checkpoints/step-N)."""
-    folder = Path(folder)
-    return (folder / "meta.json").is_file() and (folder / "model.safetensors").is_file()
-
-
 def load_checkpoint_model(folder: str | os.PathLike) -> CausalVAE:
     """The VAE of a train-vae checkpoint, to score a run while it trains (`chronotope vae eval
     --model RUN/checkpoints/step-N`). Its preset is in the checkpoint's meta.json; the decoder's

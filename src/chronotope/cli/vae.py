@@ -74,27 +74,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = vs.add_parser("reconstruct", help="encode + decode a clip, write it, print PSNR/SSIM")
     r.add_argument("--in", dest="src", required=True, type=Path)
     r.add_argument("--out", required=True, type=Path)
-    r.add_argument(
-        "--model",
-        type=Path,
-        help="save_pretrained folder or a train-vae checkpoint (default: bundled VAE)",
-    )
+    _model_argument(r)
     r.add_argument("--max-frames", type=int, help="read at most this many frames")
     r.set_defaults(func=run_reconstruct)
     e = vs.add_parser("eval", help="PSNR/SSIM on held-out world clips")
-    e.add_argument(
-        "--model",
-        type=Path,
-        help="save_pretrained folder or a train-vae checkpoint (default: bundled VAE)",
-    )
+    _model_argument(e)
     e.add_argument("--clips", type=int, default=12)
     e.add_argument("--frames", type=int, default=17)
     e.set_defaults(func=run_eval)
 
 
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="save_pretrained folder or a train-vae checkpoint (default: bundled VAE)",
+    )
+
+
 def load_model(path: Path | None):
     from chronotope.autoencoder import CausalVAE
-    from chronotope.autoencoder.train import is_checkpoint, load_checkpoint_model
+    from chronotope.autoencoder.train import load_checkpoint_model
+    from chronotope.utils.checkpoint import is_checkpoint
 
     if path is None:
         from chronotope.pipeline.loading import default_model_dir

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from chronotope.eval.suite import EvalResult
+from chronotope.eval.suite import EvalResult, jsonable
 
 # (metric, label) shown in the summary table and printed by the CLI
 HEADLINE: tuple[tuple[str, str], ...] = (
@@ -124,21 +124,6 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _jsonable(x):
-    """NaN -> None (strict JSON), numpy scalars -> Python."""
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return None if math.isnan(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
 def write_report(
     result: EvalResult, out: str | Path, *, checks: list[str] | None = None
 ) -> dict[str, Path]:
@@ -164,7 +149,7 @@ def write_report(
         "checks": checks,
     }
     paths = {"json": out / "results.json", "md": out / "report.md", "html": out / "report.html"}
-    paths["json"].write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False))
+    paths["json"].write_text(json.dumps(jsonable(doc), indent=1, allow_nan=False))
     sections = _sections(result, plots, sheets, out, checks)
     paths["md"].write_text(_markdown(sections))
     paths["html"].write_text(_html(sections))

@@ -7,6 +7,7 @@ rows, the data behind every plot, and sample videos for contact sheets. `report.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -377,16 +378,26 @@ def _tasks(r: _Runner) -> None:
             "task": name,
             "case": i,
             "motion": _TASK_MOTIONS[i % len(_TASK_MOTIONS)][0],
-            **_plain(c[name]),
+            **jsonable(c[name]),
         }
         for name in r.cfg.tasks
         for i, c in enumerate(cases)
     ]
 
 
-def _plain(figures: dict) -> dict:
-    """A check's figures as JSON values (numpy bools and floats to Python ones)."""
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()}
+def jsonable(x):
+    """NaN -> None (strict JSON), numpy scalars -> Python."""
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if math.isnan(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
 
 
 @torch.no_grad()

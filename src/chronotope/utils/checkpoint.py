@@ -153,6 +153,13 @@ def complete_checkpoints(root: str | os.PathLike) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
 
 
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether `path` is a checkpoint folder written by `save_checkpoint` (complete or not:
+    `load_checkpoint` refuses an incomplete one with its reason)."""
+    path = Path(path)
+    return path.name.startswith(_PREFIX) and (path / "meta.json").is_file()
+
+
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     found = complete_checkpoints(root)
     return found[-1] if found else None
