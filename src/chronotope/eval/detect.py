@@ -7,11 +7,15 @@ scenery) and lies within `tolerance`: the nearest-entry rule keeps the masks dis
 tolerance drops anti-aliased (or VAE-blurred) edge pixels symmetrically, so the mask centroid of a
 whole object lands on its recorded center (`ObjectState.center`) within a fraction of a pixel.
 
-Shape comes from two scale-free features of a component: its fill ratio (area / bbox area: square
-~1, circle ~pi/4, triangle ~1/2) and the height of its centroid in its bbox (0.5 for the symmetric
-shapes, ~2/3 for the apex-up triangle, whose centroid sits a third of its height above the base).
-The prototypes below were measured on ground-truth world clips (`calibrate_shapes`; a test keeps
-them in step with the renderer).
+Shape comes from two angular harmonics of a component's pixels about their centroid (a Fourier
+shape descriptor): h_n = -<r^2 e^{i n theta}> / <r^2> (theta from the +x axis, y up), h3 its
+imaginary part and h4 its real part. A circle has neither (0, 0); the world's apex-up triangle has
+a strong 3-fold term (h3 ~0.55) and its axis-aligned square a 4-fold one with the corners on the
+diagonals (h4 ~0.29). Pixels far from the centre weigh most, so the features read the corners and
+the apex; unlike the fill ratio (area / bbox area) they do not fall when a decoder rounds the
+corners a little or pinches the sides of a square, which leaves the corners where they were. The
+prototypes below were measured on ground-truth world clips (`calibrate_shapes`; a test keeps them
+in step with the renderer).
 """
 
 from __future__ import annotations
@@ -38,14 +42,12 @@ def _distractor_rgb() -> np.ndarray:
 
 _DISTRACTOR_RGB = _distractor_rgb()
 
-# (fill ratio, centroid height in bbox) per shape, measured by `calibrate_shapes` (see module doc)
+# (h3, h4) per shape, measured by `calibrate_shapes` (see module doc)
 SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
-    "circle": (0.79, 0.50),
-    "square": (1.00, 0.50),
-    "triangle": (0.56, 0.646),
+    "circle": (-0.008, 0.003),
+    "square": (0.0, 0.290),
+    "triangle": (0.547, 0.008),
 }
-# feature scales for the nearest-prototype distance: the centroid height varies less than the fill
-_FEATURE_SCALE = np.asarray([1.0, 0.5])
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Detection:
     center: tuple[float, float]  # (x, y) centroid, px
     area: int  # pixels
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 inclusive
-    fill: float  # area / bbox area
+    harmonics: tuple[float, float]  # (h3, h4): the shape features (module doc)
     clipped: bool  # touches the frame border: shape features are unreliable
 
     def to_dict(self) -> dict:
@@ -118,12 +120,25 @@ def label_components(cmap: np.ndarray) -> np.ndarray:
         lab = new
 
 
-def classify_shape(fill: float, y_rel: float) -> str:
-    """Nearest prototype in (fill, centroid height) space."""
-    feats = np.asarray([fill, y_rel]) / _FEATURE_SCALE
+def classify_shape(harmonics: tuple[float, float]) -> str:
+    """Nearest prototype in (h3, h4) space."""
     names = list(SHAPE_PROTOTYPES)
-    protos = np.asarray([SHAPE_PROTOTYPES[s] for s in names]) / _FEATURE_SCALE
-    return names[int(((protos - feats) ** 2).sum(-1).argmin())]
+    protos = np.asarray([SHAPE_PROTOTYPES[s] for s in names])
+    return names[int(((protos - np.asarray(harmonics)) ** 2).sum(-1).argmin())]
+
+
+def _harmonics(
+    inv: np.ndarray, xs: np.ndarray, ys: np.ndarray, cx: np.ndarray, cy: np.ndarray
+) -> np.ndarray:
+    """(K, 2) (h3, h4) of each component from its pixels (component index `inv` per pixel)."""
+    z = (xs - cx[inv]) - 1j * (ys - cy[inv])  # about the centroid, y up
+    r2 = np.abs(z) ** 2
+    theta = np.angle(z)
+    k = len(cx)
+    total = np.maximum(np.bincount(inv, r2, minlength=k), 1e-12)
+    h3 = -np.bincount(inv, r2 * np.sin(3 * theta), minlength=k) / total
+    h4 = -np.bincount(inv, r2 * np.cos(4 * theta), minlength=k) / total
+    return np.stack([h3, h4], axis=1)
 
 
 def detect(frames: np.ndarray, cfg: DetectConfig | None = None) -> list[list[Detection]]:
@@ -149,30 +164,23 @@ def detect(frames: np.ndarray, cfg: DetectConfig | None = None) -> list[list[Det
     np.minimum.at(y0, inv, ys)
     np.maximum.at(x1, inv, xs)
     np.maximum.at(y1, inv, ys)
+    harmonics = _harmonics(inv, xs, ys, cx, cy)
     colors = cmap.reshape(-1)[ids] - 1
     for k in np.argsort(-area, kind="stable"):
         if area[k] < cfg.min_area:
             continue
-        bw, bh = x1[k] - x0[k] + 1, y1[k] - y0[k] + 1
-        fill = float(area[k] / (bw * bh))
-        y_rel = float((cy[k] - y0[k] + 0.5) / bh)
+        feats = (float(harmonics[k, 0]), float(harmonics[k, 1]))
         clipped = bool(x0[k] == 0 or y0[k] == 0 or x1[k] == w - 1 or y1[k] == h - 1)
         out[int(ids[k] // (h * w))].append(
             Detection(
                 frame=int(ids[k] // (h * w)),
                 color=COLOR_NAMES[int(colors[k])],
-                shape=classify_shape(fill, y_rel),
+                shape=classify_shape(feats),
                 center=(float(cx[k]), float(cy[k])),
                 area=int(area[k]),
                 bbox=(int(x0[k]), int(y0[k]), int(x1[k]), int(y1[k])),
-                fill=fill,
+                harmonics=feats,
                 clipped=clipped,
             )
         )
     return out
-
-
-def shape_features(det: Detection) -> tuple[float, float]:
-    """(fill, centroid height in bbox) of a detection, the classifier's input."""
-    x0, y0, x1, y1 = det.bbox
-    return det.fill, (det.center[1] - y0 + 0.5) / (y1 - y0 + 1)

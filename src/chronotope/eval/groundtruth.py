@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chronotope.eval.detect import DetectConfig, Detection, detect, shape_features
+from chronotope.eval.detect import DetectConfig, Detection, detect
 from chronotope.world import WorldClip, generate_clip
 
 
@@ -78,7 +78,7 @@ def calibrate_shapes(
     sizes: tuple[tuple[int, int], ...] = ((64, 64), (112, 64)),
     cfg: DetectConfig | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Mean (fill, centroid height) per shape over clean objects of world clips: the prototypes."""
+    """Mean (h3, h4) harmonics per shape over clean objects of world clips: the prototypes."""
     feats: dict[str, list[tuple[float, float]]] = {}
     for seed in seeds:
         for w, h in sizes:
@@ -87,5 +87,5 @@ def calibrate_shapes(
             )
             for m in match_clip(clip, detect(clip.frames, cfg)):
                 if m.detection is not None and not m.detection.clipped:
-                    feats.setdefault(m.truth_shape, []).append(shape_features(m.detection))
+                    feats.setdefault(m.truth_shape, []).append(m.detection.harmonics)
     return {s: tuple(float(v) for v in np.mean(f, axis=0)) for s, f in feats.items()}
