@@ -140,6 +140,18 @@ def test_loop_is_one_circle_of_latent_frames(tiny_pipe):
     assert not np.array_equal(out.frames, plain[1:])  # sampled as a circle, not cut from a clip
 
 
+def test_loop_of_a_multiple_of_ft_frames_is_exactly_that_period(tiny_pipe):
+    out = tiny_pipe("x", num_frames=8, loop=True, seed=6)
+    assert out.metadata["task"] == "loop" and out.frames.shape == (8, 64, 112, 3)
+    # the same circle as asking for 1 + 8 frames: the count names the period, nothing else
+    assert np.array_equal(out.frames, tiny_pipe("x", num_frames=9, loop=True, seed=6).frames)
+    for bad in (6, 10):  # neither a period (k*ft) nor 1 + k*ft
+        with pytest.raises(UsageError, match="nearest valid"):
+            tiny_pipe("x", num_frames=bad, loop=True, seed=6)
+    with pytest.raises(UsageError, match="nearest valid"):  # not a loop: 1 + k*ft only
+        tiny_pipe("x", num_frames=8, seed=6)
+
+
 def test_loop_of_a_given_clip_appends_a_bridge_back_to_its_start(tiny_pipe, clip):
     out = tiny_pipe("x", image=clip[0], num_frames=9, loop=True, seed=6)
     plain = tiny_pipe("x", image=clip[0], num_frames=9, seed=6)

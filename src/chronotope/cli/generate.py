@@ -20,8 +20,9 @@ EPILOG = """tasks:
   --video FILE --strength S       restyle the clip (S in (0,1]; small S keeps more)
   --connect A B                   new frames leading from clip/image A into B (output: A, bridge, B)
                                   (A and B of two scenes: a --prompt naming both)
-  --loop                          the output loops seamlessly (text-to-video: one period,
-                                  N - 1 frames for --frames N; with --image: + a bridge back)
+  --loop                          the output loops seamlessly (text-to-video: one period of
+                                  N frames for --frames N a multiple of 4, N - 1 for N = 1 + 4k;
+                                  with --image: + a bridge back)
   --prompt P1 --prompt P2 --shot-seconds S   a multi-shot video with cuts
 With --extend, --frames/--seconds give the new part (any count); with --connect, the bridge
 (a multiple of 4 frames; default 2 s)."""
@@ -48,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--frames",
         type=int,
         help="number of frames, 1 + 4k (1 = an image); with --extend the new frames (any "
-        "count), with --connect the bridge (a multiple of 4)",
+        "count), with --connect the bridge (a multiple of 4), with --loop also a multiple of 4 "
+        "(the period)",
     )
     length.add_argument("--seconds", type=float, help="duration in seconds")
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")

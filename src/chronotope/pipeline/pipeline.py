@@ -292,6 +292,8 @@ class ChronotopePipeline(DiffusionPipeline):
             else:
                 new = self._bridge_frames(num_frames, seconds, fps)
             total = tasks.padded_length(new, self.ft)  # the largest window's new part
+        elif self._loop_period(loop, image, last_image, num_frames):
+            total = num_frames + 1  # the causal first frame, then a circle of num_frames
         else:
             total = self._shot_frames(num_frames, seconds, fps, len(prompts), shot_seconds)
         if restyling:  # the output is as long as the source
@@ -419,6 +421,26 @@ class ChronotopePipeline(DiffusionPipeline):
                 )
         if loop and num_frames == 1:
             raise UsageError("loop makes a video: it does not combine with one frame", param="loop")
+
+    def _loop_period(self, loop, image, last_image, num_frames) -> bool:
+        """Whether `num_frames` asks for a text-to-video loop of exactly that many frames: a
+        whole number of latent frames (a multiple of ft). A count 1 + k*ft keeps its meaning
+        (a period of k*ft frames after the causal first frame); any other is refused as usual."""
+        if not loop or image is not None or last_image is not None:
+            return False
+        if not isinstance(num_frames, numbers.Integral) or isinstance(num_frames, bool):
+            return False  # None (seconds) or not a whole number: the usual checks answer
+        ft = self.ft
+        if num_frames >= ft and num_frames % ft == 0:
+            return True
+        if num_frames > 1 and (num_frames - 1) % ft:
+            lo = max(ft, num_frames // ft * ft)
+            raise UsageError(
+                f"a loop's frames are a multiple of {ft} (the period) or 1 + k*{ft} (a period of "
+                f"k*{ft}); nearest valid period: {lo} or {lo + ft}, got {num_frames}",
+                param="frames",
+            )
+        return False
 
     def _mult(self, n: int) -> int:
         return max(self.ft, n // self.ft * self.ft)
