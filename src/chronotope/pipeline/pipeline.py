@@ -425,7 +425,8 @@ class ChronotopePipeline(DiffusionPipeline):
     def _loop_period(self, loop, image, last_image, num_frames) -> bool:
         """Whether `num_frames` asks for a text-to-video loop of exactly that many frames: a
         whole number of latent frames (a multiple of ft). A count 1 + k*ft keeps its meaning
-        (a period of k*ft frames after the causal first frame); any other is refused as usual."""
+        (a period of k*ft frames after the causal first frame); any other is refused, naming
+        the nearest periods."""
         if not loop or image is not None or last_image is not None:
             return False
         if not isinstance(num_frames, numbers.Integral) or isinstance(num_frames, bool):
