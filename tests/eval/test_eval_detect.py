@@ -135,7 +135,7 @@ def _paint(inside) -> np.ndarray:
         ),
         ("circle", lambda x, y: np.hypot(x, y) <= 7),
         ("circle", lambda x, y: np.hypot(x / 8, y / 6.5) <= 1),  # squashed a little
-        # apex up, its corners rounded: the points within 1.5 px of a smaller triangle
+        # apex up, with a bulge at the middle of its base (a blob the decoder left there)
         (
             "triangle",
             lambda x, y: (y >= -5) & (y <= 8 - 1.6 * np.abs(x)) | (np.hypot(x, y + 5) < 2),
