@@ -9,13 +9,13 @@ whole object lands on its recorded center (`ObjectState.center`) within a fracti
 
 Shape comes from two angular harmonics of a component's pixels about their centroid (a Fourier
 shape descriptor): with c_n = <r^2 e^{i n theta}> / <r^2> over the pixels (theta from the +x
-axis, y up), h3 = -Im c_3 and h4 = -Re c_4. A circle has neither (0, 0); the world's apex-up triangle has
-a strong 3-fold term (h3 ~0.55) and its axis-aligned square a 4-fold one with the corners on the
-diagonals (h4 ~0.29). Pixels far from the centre weigh most, so the features read the corners and
-the apex; unlike the fill ratio (area / bbox area) they do not fall when a decoder rounds the
-corners a little or pinches the sides of a square, which leaves the corners where they were. The
-prototypes below were measured on ground-truth world clips (`calibrate_shapes`; a test keeps them
-in step with the renderer).
+axis, y up), h3 = -Im c_3 and h4 = -Re c_4. A circle has neither (0, 0); the world's apex-up
+triangle has a strong 3-fold term (h3 ~0.55) and its axis-aligned square a 4-fold one with the
+corners on the diagonals (h4 ~0.29). Pixels far from the centre weigh most, so the features
+read the corners and the apex; unlike the fill ratio (area / bbox area) they do not fall when a
+decoder rounds the corners a little or pinches the sides of a square, which leaves the corners
+where they were. The prototypes below were measured on ground-truth world clips
+(`calibrate_shapes`; a test keeps them in step with the renderer).
 """
 
 from __future__ import annotations
