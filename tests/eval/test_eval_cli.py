@@ -101,6 +101,8 @@ def test_bad_arguments_exit_2(first_run, tmp_path, capsys):
     assert "--steps must be >= 1" in capsys.readouterr().err
     assert main(["eval", "--out", str(tmp_path), "--falling-cases", "0"]) == 2
     assert "--falling-cases must be >= 1" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path), "--early-guidance", "-1"]) == 2
+    assert "--early-guidance must be >= 0" in capsys.readouterr().err
 
 
 def test_case_counts_reach_the_config():
@@ -114,6 +116,7 @@ def test_case_counts_reach_the_config():
     assert cfg("--physics-cases", "5").physics_cases == 5
     assert cfg("--quick", "--falling-cases", "2").falling_cases == 2
     assert cfg("--quick").falling_cases == 1 and cfg().falling_cases == 8
+    assert cfg("--early-guidance", "2").early_guidance == 2.0 and cfg().early_guidance is None
 
 
 def test_long_video_and_backward_extension_checks(tiny_pipe):

@@ -53,6 +53,16 @@ def test_negative_prompt_flag_reaches_the_pipeline(model_dir, tmp_path, capsys):
     assert not np.array_equal(a, b)  # the same seed, steered by another negative prompt
 
 
+def test_early_guidance_flag_reaches_the_pipeline(model_dir, tmp_path, capsys):
+    args = ["--prompt", "a red circle", "--frames", "5", "--seed", "3", "--json"]
+    for name, extra in (("a", []), ("b", ["--early-guidance", "3"])):
+        assert gen(model_dir, *args, "--out", str(tmp_path / f"{name}.mp4"), *extra) == 0
+    metas = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [m["early_guidance"] for m in metas] == [1.0, 3.0]  # the model's default, the flag's
+    a, b = (read_video(tmp_path / f"{n}.mp4").frames for n in "ab")
+    assert not np.array_equal(a, b)
+
+
 def test_generate_image_png(model_dir, tmp_path):
     out = tmp_path / "a.png"
     assert (
@@ -185,6 +195,7 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
         (["--frames", "100000001"], "one call makes at most 3,600 s"),
         (["--prompt", "y", "--shot-seconds", "3000"], "one call makes at most 3,600 s"),
         (["--guidance", "nan"], "--guidance"),
+        (["--early-guidance", "-1"], "--early-guidance"),
         (["--memory-budget", "-1"], "--memory-budget"),
         (["--seed", str(2**70)], "--seed"),
         (["--size", "0x0"], "width"),

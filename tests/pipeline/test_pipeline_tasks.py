@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from chronotope.errors import MemoryBudgetError, UsageError
+from chronotope.pipeline import ChronotopePipeline
 from chronotope.pipeline.sampler import Job, sample_jobs
 
 
@@ -253,6 +254,58 @@ def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
         assert torch.allclose(z, alone, atol=1e-4)
         pinned = job.start == 0
         assert torch.equal(z[:, pinned], job.z_ref[:, pinned])
+
+
+def test_early_guidance_is_the_stronger_guidance_of_tokens_above_its_level(tiny_pipe):
+    """Per token: above `level` the velocity is the one of guidance 1 + f (g - 1), at or below
+    it the one of g; one packed call, whatever mix of noise levels the tokens are at."""
+    from chronotope.pipeline.sampler import _guided_model_fn, _info, _start_tokens
+    from chronotope.tokens import PackedBatch
+
+    jobs, patch = _jobs(1), tuple(tiny_pipe.transformer.config.patch)
+    toks = [_start_tokens(j, patch) for j in jobs]
+    batch = PackedBatch.build(
+        [t[0] for t in toks],
+        [t[2] for t in toks],
+        [_info(j, patch, t[0].shape[0]) for j, t in zip(jobs, toks)],
+        text=[j.text for j in jobs],
+    )
+    uncond, x = torch.randn(2, 384), batch.tokens.float()
+    sigma = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(0))
+    fn = lambda g, early=(1.0, 1.0): _guided_model_fn(  # noqa: E731
+        tiny_pipe.transformer, batch, uncond, g, False, early=early
+    )(x, sigma)
+    early, low, high = fn(3.0, (2.5, 0.5)), fn(3.0), fn(1 + 2.5 * 2.0)
+    above = sigma > 0.5
+    assert 0 < int(above.sum()) < len(sigma)
+    assert torch.allclose(early[above], high[above], atol=1e-5)
+    assert torch.allclose(early[~above], low[~above], atol=1e-5)
+    assert not torch.allclose(low[above], high[above], atol=1e-3)  # the two really differ
+
+
+def test_early_guidance_of_a_call(tiny_pipe):
+    prompt, kw = "a red circle moves left", dict(num_frames=9, seed=1, guidance=3.0)
+    plain = tiny_pipe(prompt, **kw).frames
+    assert np.array_equal(tiny_pipe(prompt, early_guidance=1.0, **kw).frames, plain)
+    early = tiny_pipe(prompt, early_guidance=2.0, **kw)
+    assert early.metadata["early_guidance"] == 2.0
+    assert not np.array_equal(early.frames, plain)
+    # no step of a text-to-video clip is evaluated at sigma 0: with the level at 0 the whole
+    # run is guided at 1 + 2 (3 - 1) = 5
+    pipe = ChronotopePipeline.from_random(
+        seed=0, steps=3, window_frames=17, context_frames=5, early_guidance=2.0, early_sigma=0.0
+    )
+    everywhere = pipe(prompt, **kw).frames
+    assert (
+        np.abs(everywhere.astype(int) - tiny_pipe(prompt, **{**kw, "guidance": 5.0}).frames).max()
+        <= 1
+    )
+    for bad in (dict(early_guidance=-1.0), dict(early_sigma=1.5)):
+        with pytest.raises(UsageError, match="early_"):
+            ChronotopePipeline.from_random(**bad)
+    with pytest.raises(UsageError) as e:
+        tiny_pipe(prompt, early_guidance=float("nan"))
+    assert e.value.param == "early_guidance"
 
 
 def test_metadata_counts_the_whole_output(tiny_pipe, clip):

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--falling-cases", type=int, help="falling clips (default: quick 1, else 8)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
+    p.add_argument(
+        "--early-guidance",
+        type=float,
+        metavar="F",
+        help="factor on the guidance strength of the noisiest steps (default: the model's)",
+    )
     p.add_argument("--check", type=Path, metavar="THRESHOLDS.json", help="fail below thresholds")
     p.add_argument("--save-thresholds", type=Path, metavar="FILE", help="write thresholds")
     p.add_argument("--margin", type=float, default=0.1, help="for --save-thresholds (default 0.1)")
@@ -55,8 +61,13 @@ def _config(args: argparse.Namespace):
         raise UsageError(f"--margin must be in [0, 1), got {args.margin}", param="margin")
     if args.guidance is not None and args.guidance < 0:
         raise UsageError(f"--guidance must be >= 0, got {args.guidance}", param="guidance")
+    if args.early_guidance is not None and not args.early_guidance >= 0:
+        raise UsageError(
+            f"--early-guidance must be >= 0, got {args.early_guidance}", param="early_guidance"
+        )
     over = {"seed": args.seed, "steps": args.steps, "prompts": args.prompts}
     over.update(guidance=args.guidance, task_cases=args.task_cases)
+    over.update(early_guidance=args.early_guidance)
     over.update(physics_cases=args.physics_cases, falling_cases=args.falling_cases)
     if args.quick:
         return quick_config(**over)

@@ -26,6 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and last image) starts from, over the pinned ends' cross-fade (1: pure noise)",
     )
     p.add_argument(
+        "--early-guidance",
+        type=float,
+        metavar="F",
+        help="factor on the guidance strength (g - 1) of tokens noisier than --early-sigma "
+        "(1: plain guidance throughout)",
+    )
+    p.add_argument(
+        "--early-sigma",
+        type=float,
+        metavar="S",
+        help="noise level in [0, 1] above which --early-guidance applies",
+    )
+    p.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
         default="float32",
@@ -50,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             ("steps", args.steps),
             ("guidance", args.guidance),
             ("bridge_start", args.bridge_start),
+            ("early_guidance", args.early_guidance),
+            ("early_sigma", args.early_sigma),
         )
         if v is not None
     }

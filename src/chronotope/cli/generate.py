@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
     p.add_argument("--steps", type=int, help="solver steps")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument(
+        "--early-guidance",
+        type=float,
+        metavar="F",
+        help="factor on the guidance strength (g - 1) in the noisiest steps, where the motion "
+        "is decided (default: the model's; 1 = plain guidance throughout)",
+    )
     p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
     p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")
     p.add_argument("--image", type=Path, help="image-to-video: the first frame")
@@ -154,6 +161,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
             shot_seconds=args.shot_seconds,
             guidance=args.guidance,
             seed=args.seed,
+            early_guidance=args.early_guidance,
         )
         ChronotopePipeline.check_task(
             args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
@@ -220,6 +228,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             fps=fps,
             steps=args.steps,
             guidance=args.guidance,
+            early_guidance=args.early_guidance,
             seed=args.seed,
             solver=args.solver,
             negative_prompt=args.negative_prompt,

@@ -41,6 +41,7 @@ class EvalConfig:
     seed: int = 0
     steps: int | None = None  # solver steps (None: the pipeline's default)
     guidance: float | None = None
+    early_guidance: float | None = None  # None: the model's
     prompts: int = 14  # single-object prompts (plus prompts // 3 pairs and 2 held-out)
     seconds: float = 2.0  # length of text-to-video clips
     physics_cases: int = 8  # uniform-motion continuations
@@ -130,6 +131,7 @@ class _Runner:
             prompt,
             steps=self.cfg.steps,
             guidance=self.cfg.guidance,
+            early_guidance=self.cfg.early_guidance,
             seed=self.cfg.seed + self.calls,
             **kw,
         )

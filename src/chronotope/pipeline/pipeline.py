@@ -70,10 +70,15 @@ class ChronotopePipeline(DiffusionPipeline):
         text_max_length: int = 128,
         seam_feather: int = 8,
         bridge_start: float = 0.6,
+        early_guidance: float = 1.0,
+        early_sigma: float = 0.7,
     ):
         super().__init__()
         if not 0.0 < bridge_start <= 1.0:
             raise UsageError(f"bridge_start must be in (0, 1], got {bridge_start}")
+        rq.check_numbers(early_guidance=early_guidance)
+        if not 0.0 <= early_sigma <= 1.0:
+            raise UsageError(f"early_sigma must be in [0, 1], got {early_sigma}")
         self.register_modules(transformer=transformer, vae=vae)
         self.register_to_config(
             text_encoder_path=text_encoder_path,
@@ -92,6 +97,8 @@ class ChronotopePipeline(DiffusionPipeline):
             text_max_length=text_max_length,
             seam_feather=seam_feather,
             bridge_start=bridge_start,
+            early_guidance=early_guidance,
+            early_sigma=early_sigma,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -237,6 +244,7 @@ class ChronotopePipeline(DiffusionPipeline):
         shot_seconds: float | None = None,
         solver: str | None = None,
         negative_prompt: str | None = None,
+        early_guidance: float | None = None,
         callback: Callable[[int, int], None] | None = None,
         frame_sink: FrameSink | None = None,
     ) -> GenerationOutput:
@@ -248,6 +256,8 @@ class ChronotopePipeline(DiffusionPipeline):
         With `frame_sink`, frames are handed over window by window and not kept (memory flat in
         length); the returned `frames` is then empty. `negative_prompt` takes the place of the
         empty prompt in classifier-free guidance: the video is steered away from it.
+        `early_guidance` (default: the model's) multiplies the guidance strength (g - 1) of the
+        noisiest steps, sigma above the model's `early_sigma`, where the motion is decided.
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -258,10 +268,12 @@ class ChronotopePipeline(DiffusionPipeline):
             shot_seconds=shot_seconds,
             guidance=guidance,
             seed=seed,
+            early_guidance=early_guidance,
         )
         fps = float(cfg.fps if fps is None else fps)
         steps = int(cfg.steps if steps is None else steps)
         guidance = float(cfg.guidance if guidance is None else guidance)
+        early_guidance = float(cfg.early_guidance if early_guidance is None else early_guidance)
         solver = solver or cfg.solver
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
@@ -321,6 +333,7 @@ class ChronotopePipeline(DiffusionPipeline):
             height=height,
             width=width,
             negative=negative_prompt or "",
+            early_guidance=early_guidance,
         )
         ctx = cfg.context_frames
         if extending:
@@ -376,6 +389,7 @@ class ChronotopePipeline(DiffusionPipeline):
             fps=fps,
             steps=steps,
             guidance=guidance,
+            early_guidance=early_guidance,
             solver=solver,
             seed=seed,
             seconds=frames / fps,
@@ -522,9 +536,10 @@ class _Run:
 
     def __init__(
         self, pipe: ChronotopePipeline, *, steps, guidance, solver, seed, callback, height, width,
-        negative: str = "",
+        negative: str = "", early_guidance: float = 1.0,
     ):  # fmt: skip
         self.pipe, self.steps, self.guidance, self.solver = pipe, steps, guidance, solver
+        self.early_guidance = early_guidance
         self.negative = negative  # the prompt guidance steers away from ("": unconditional)
         self.seed, self.callback, self.height, self.width = seed, callback, height, width
         self.gen_hw = pipe._padded(height, width)
@@ -576,6 +591,8 @@ class _Run:
             autocast=pipe.autocast,
             callback=progress,
             shift=pipe.config.shift,
+            early_guidance=self.early_guidance,
+            early_sigma=pipe.config.early_sigma,
         )
         bar.close()
         decoded = self._decode(z, circle_from=window.circle_from)

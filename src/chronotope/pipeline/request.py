@@ -70,6 +70,7 @@ def check_numbers(
     shot_seconds: float | None = None,
     guidance: float | None = None,
     seed: int | None = None,
+    early_guidance: float | None = None,
 ) -> None:
     """The scalar settings of a call, where given: a 0 or NaN is an error, never a default."""
     if steps is not None and not (isinstance(steps, int) or float(steps).is_integer()):
@@ -84,6 +85,10 @@ def check_numbers(
             raise UsageError(f"{name} must be <= {MAX_SECONDS:g}, got {value:g}", param=name)
     if guidance is not None and not math.isfinite(guidance):
         raise UsageError(f"guidance must be a finite number, got {guidance}", param="guidance")
+    if early_guidance is not None and not (math.isfinite(early_guidance) and early_guidance >= 0):
+        raise UsageError(
+            f"early_guidance must be a number >= 0, got {early_guidance}", param="early_guidance"
+        )
     if seed is not None and not -(2**63) <= seed < 2**63:
         raise UsageError(f"seed must fit in 64 bits, got {seed}", param="seed")
 

@@ -63,8 +63,13 @@ def sample_jobs(
     autocast: bool = True,
     callback: Callable[[int, int], None] | None = None,
     shift: dict | None = None,
+    early_guidance: float = 1.0,
+    early_sigma: float = 0.7,
 ) -> list[torch.Tensor]:
     """Run the solver over all jobs packed together; returns one latent (C,T',H',W') per job.
+
+    Guidance is `guidance` for tokens at noise level sigma <= `early_sigma` and
+    1 + early_guidance * (guidance - 1) above it (see `_guided_model_fn`).
 
     Pinned tokens (start 0) keep their reference value bit-exactly: their schedule is all zeros.
     `shift` holds the anchors of `shift_for_tokens` the model was trained with.
@@ -84,7 +89,9 @@ def sample_jobs(
         [_info(job, patch, x.shape[0]) for job, x in zip(jobs, xs)],
         text=[job.text for job in jobs],
     )
-    model_fn = _guided_model_fn(transformer, batch, uncond_text, guidance, autocast)
+    model_fn = _guided_model_fn(
+        transformer, batch, uncond_text, guidance, autocast, early=(early_guidance, early_sigma)
+    )
     circles = _circles(jobs, [x.shape[0] for x in xs], patch)
     if circles:
         model_fn = circular_model_fn(model_fn, circles)
@@ -168,10 +175,22 @@ transformer_call: Callable[..., torch.Tensor] = call_transformer
 
 
 def _guided_model_fn(
-    transformer: DiT, batch: PackedBatch, uncond_text: torch.Tensor, guidance: float, autocast: bool
+    transformer: DiT,
+    batch: PackedBatch,
+    uncond_text: torch.Tensor,
+    guidance: float,
+    autocast: bool,
+    early: tuple[float, float] = (1.0, 1.0),
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Velocity model over the packed batch; with guidance the conditional and unconditional
-    copies of every sample share one transformer call: v = v_u + g * (v_c - v_u)."""
+    copies of every sample share one transformer call: v = v_u + g * (v_c - v_u).
+
+    `early` = (factor, level): a token above noise level `level` gets g = 1 + factor * (g - 1).
+    What moves where (the direction of motion, the layout) is settled in the first, noisiest
+    steps, where the initial noise competes with the prompt; stronger guidance there makes the
+    prompt win, and the usual strength afterwards keeps colours and edges from saturating.
+    Per token, so frames that start below `level` (a restyle, a bridge, pinned frames) keep g."""
+    factor, level = early
     guided = guidance != 1.0
     n = batch.num_samples
     positions, segments = batch.positions, batch.segments
@@ -193,6 +212,9 @@ def _guided_model_fn(
         if not guided:
             return v
         v_c, v_u = v[:length], v[length:]
-        return v_u + guidance * (v_c - v_u)
+        if factor == 1.0:
+            return v_u + guidance * (v_c - v_u)
+        g = torch.where(sigma[:length] > level, 1 + factor * (guidance - 1), guidance)
+        return v_u + g[:, None] * (v_c - v_u)
 
     return model_fn
