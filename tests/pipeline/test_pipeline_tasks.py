@@ -257,8 +257,9 @@ def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
 
 
 def test_early_guidance_is_the_stronger_guidance_of_tokens_above_its_level(tiny_pipe):
-    """Per token: above `level` the velocity is the one of guidance 1 + f (g - 1), at or below
-    it the one of g; one packed call, whatever mix of noise levels the tokens are at."""
+    """Per token: at or below `level` the velocity is the one of guidance g; above it, the one
+    of guidance 1 + f (g - 1), rescaled per sample to the spread of the conditional velocity
+    over those tokens; one packed call, whatever mix of noise levels the tokens are at."""
     from chronotope.pipeline.sampler import _guided_model_fn, _info, _start_tokens
     from chronotope.tokens import PackedBatch
 
@@ -272,15 +273,24 @@ def test_early_guidance_is_the_stronger_guidance_of_tokens_above_its_level(tiny_
     )
     uncond, x = torch.randn(2, 384), batch.tokens.float()
     sigma = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(0))
-    fn = lambda g, early=(1.0, 1.0): _guided_model_fn(  # noqa: E731
+    fn = lambda g, early=(1.0, 1.0, 1.0): _guided_model_fn(  # noqa: E731
         tiny_pipe.transformer, batch, uncond, g, False, early=early
     )(x, sigma)
-    early, low, high = fn(3.0, (2.5, 0.5)), fn(3.0), fn(1 + 2.5 * 2.0)
+    early, low, high, cond = fn(3.0, (2.5, 0.5, 1.0)), fn(3.0), fn(1 + 2.5 * 2.0), fn(1.0)
+    unscaled, half = fn(3.0, (2.5, 0.5, 0.0)), fn(3.0, (2.5, 0.5, 0.5))
     above = sigma > 0.5
     assert 0 < int(above.sum()) < len(sigma)
-    assert torch.allclose(early[above], high[above], atol=1e-5)
-    assert torch.allclose(early[~above], low[~above], atol=1e-5)
-    assert not torch.allclose(low[above], high[above], atol=1e-3)  # the two really differ
+    assert torch.equal(early[~above], low[~above]) and torch.equal(half[~above], low[~above])
+    assert torch.allclose(unscaled[above], high[above], atol=1e-5)  # phi 0: no rescale
+    offsets = batch.segments.offsets
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        m = above[a:b]
+        e, h, c = early[a:b][m], high[a:b][m], cond[a:b][m]
+        assert torch.allclose(e.std(), c.std(), rtol=1e-5)  # the conditional spread
+        assert torch.allclose(e, h * (e.std() / h.std()), atol=1e-6)  # the guided direction
+        assert not torch.allclose(e, c, atol=1e-3)  # not the conditional velocity itself
+        assert not torch.allclose(e, h, atol=1e-3)  # strong guidance alone is longer
+        assert torch.allclose(half[a:b][m], (e + h) / 2, atol=1e-5)  # phi 0.5: halfway
 
 
 def test_early_guidance_of_a_call(tiny_pipe):
@@ -290,17 +300,12 @@ def test_early_guidance_of_a_call(tiny_pipe):
     early = tiny_pipe(prompt, early_guidance=2.0, **kw)
     assert early.metadata["early_guidance"] == 2.0
     assert not np.array_equal(early.frames, plain)
-    # no step of a text-to-video clip is evaluated at sigma 0: with the level at 0 the whole
-    # run is guided at 1 + 2 (3 - 1) = 5
+    # no token is ever noisier than 1: with the level there, nothing changes
     pipe = ChronotopePipeline.from_random(
-        seed=0, steps=3, window_frames=17, context_frames=5, early_guidance=2.0, early_sigma=0.0
+        seed=0, steps=3, window_frames=17, context_frames=5, early_guidance=2.0, early_sigma=1.0
     )
-    everywhere = pipe(prompt, **kw).frames
-    assert (
-        np.abs(everywhere.astype(int) - tiny_pipe(prompt, **{**kw, "guidance": 5.0}).frames).max()
-        <= 1
-    )
-    for bad in (dict(early_guidance=-1.0), dict(early_sigma=1.5)):
+    assert np.array_equal(pipe(prompt, **kw).frames, plain)
+    for bad in (dict(early_guidance=-1.0), dict(early_sigma=1.5), dict(early_rescale=2.0)):
         with pytest.raises(UsageError, match="early_"):
             ChronotopePipeline.from_random(**bad)
     with pytest.raises(UsageError) as e:

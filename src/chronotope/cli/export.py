@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="noise level in [0, 1] above which --early-guidance applies",
     )
     p.add_argument(
+        "--early-rescale",
+        type=float,
+        metavar="PHI",
+        help="in [0, 1]: how far the early tokens' guided velocity is scaled back to the "
+        "conditional one's spread (1: fully, 0: not)",
+    )
+    p.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
         default="float32",
@@ -65,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             ("bridge_start", args.bridge_start),
             ("early_guidance", args.early_guidance),
             ("early_sigma", args.early_sigma),
+            ("early_rescale", args.early_rescale),
         )
         if v is not None
     }

@@ -72,6 +72,7 @@ class ChronotopePipeline(DiffusionPipeline):
         bridge_start: float = 0.6,
         early_guidance: float = 1.0,
         early_sigma: float = 0.7,
+        early_rescale: float = 0.5,
     ):
         super().__init__()
         if not 0.0 < bridge_start <= 1.0:
@@ -79,6 +80,8 @@ class ChronotopePipeline(DiffusionPipeline):
         rq.check_numbers(early_guidance=early_guidance)
         if not 0.0 <= early_sigma <= 1.0:
             raise UsageError(f"early_sigma must be in [0, 1], got {early_sigma}")
+        if not 0.0 <= early_rescale <= 1.0:
+            raise UsageError(f"early_rescale must be in [0, 1], got {early_rescale}")
         self.register_modules(transformer=transformer, vae=vae)
         self.register_to_config(
             text_encoder_path=text_encoder_path,
@@ -99,6 +102,7 @@ class ChronotopePipeline(DiffusionPipeline):
             bridge_start=bridge_start,
             early_guidance=early_guidance,
             early_sigma=early_sigma,
+            early_rescale=early_rescale,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -593,6 +597,7 @@ class _Run:
             shift=pipe.config.shift,
             early_guidance=self.early_guidance,
             early_sigma=pipe.config.early_sigma,
+            early_rescale=pipe.config.early_rescale,
         )
         bar.close()
         decoded = self._decode(z, circle_from=window.circle_from)

@@ -65,11 +65,13 @@ def sample_jobs(
     shift: dict | None = None,
     early_guidance: float = 1.0,
     early_sigma: float = 0.7,
+    early_rescale: float = 0.5,
 ) -> list[torch.Tensor]:
     """Run the solver over all jobs packed together; returns one latent (C,T',H',W') per job.
 
     Guidance is `guidance` for tokens at noise level sigma <= `early_sigma` and
-    1 + early_guidance * (guidance - 1) above it (see `_guided_model_fn`).
+    1 + early_guidance * (guidance - 1) above it, rescaled by `early_rescale` (see
+    `_guided_model_fn`).
 
     Pinned tokens (start 0) keep their reference value bit-exactly: their schedule is all zeros.
     `shift` holds the anchors of `shift_for_tokens` the model was trained with.
@@ -90,7 +92,12 @@ def sample_jobs(
         text=[job.text for job in jobs],
     )
     model_fn = _guided_model_fn(
-        transformer, batch, uncond_text, guidance, autocast, early=(early_guidance, early_sigma)
+        transformer,
+        batch,
+        uncond_text,
+        guidance,
+        autocast,
+        early=(early_guidance, early_sigma, early_rescale),
     )
     circles = _circles(jobs, [x.shape[0] for x in xs], patch)
     if circles:
@@ -180,17 +187,22 @@ def _guided_model_fn(
     uncond_text: torch.Tensor,
     guidance: float,
     autocast: bool,
-    early: tuple[float, float] = (1.0, 1.0),
+    early: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Velocity model over the packed batch; with guidance the conditional and unconditional
     copies of every sample share one transformer call: v = v_u + g * (v_c - v_u).
 
-    `early` = (factor, level): a token above noise level `level` gets g = 1 + factor * (g - 1).
+    `early` = (factor, level, phi): a token above noise level `level` gets g = 1 + factor * (g - 1).
     What moves where (the direction of motion, the layout) is settled in the first, noisiest
     steps, where the initial noise competes with the prompt; stronger guidance there makes the
     prompt win, and the usual strength afterwards keeps colours and edges from saturating.
-    Per token, so frames that start below `level` (a restyle, a bridge, pinned frames) keep g."""
-    factor, level = early
+    Per token, so frames that start below `level` (a restyle, a bridge, pinned frames) keep g.
+    The early tokens' guided velocity of each sample is then rescaled towards the standard
+    deviation of their conditional velocity (the guidance rescale of Lin et al. 2024, "Common
+    Diffusion Noise Schedules and Sample Steps are Flawed"; phi = 1 fully, 0 not at): the
+    stronger guidance turns the velocity towards the prompt with less lengthening, which
+    otherwise overshoots into two copies of an object. `rescale_early_guidance` is that step."""
+    factor, level, phi = early
     guided = guidance != 1.0
     n = batch.num_samples
     positions, segments = batch.positions, batch.segments
@@ -201,6 +213,7 @@ def _guided_model_fn(
         text = torch.cat([text, *[uncond_text] * n])
         text_segments = Segments(text_segments.seqlens + (uncond_text.shape[0],) * n)
     length = batch.tokens.shape[0]
+    spans = list(zip(batch.segments.offsets[:n], batch.segments.offsets[1 : n + 1]))
 
     @torch.no_grad()
     def model_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -214,7 +227,29 @@ def _guided_model_fn(
         v_c, v_u = v[:length], v[length:]
         if factor == 1.0:
             return v_u + guidance * (v_c - v_u)
-        g = torch.where(sigma[:length] > level, 1 + factor * (guidance - 1), guidance)
-        return v_u + g[:, None] * (v_c - v_u)
+        early = sigma[:length] > level
+        g = torch.where(early, 1 + factor * (guidance - 1), guidance)
+        out = v_u + g[:, None] * (v_c - v_u)
+        return rescale_early_guidance(out, v_c, early, spans, phi) if phi > 0 else out
 
     return model_fn
+
+
+def rescale_early_guidance(
+    guided: torch.Tensor,
+    cond: torch.Tensor,
+    early: torch.Tensor,
+    spans: Sequence[tuple[int, int]],
+    phi: float = 1.0,
+) -> torch.Tensor:
+    """Per sample (token span [a, b)), scale the guided velocity (L, D) of its `early` tokens
+    so that its standard deviation over them equals the conditional velocity's, and blend:
+    phi * rescaled + (1 - phi) * guided; other tokens are returned as they are. A rolled circle only permutes tokens inside its sample, so the
+    result does not depend on the roll."""
+    out = guided.clone()
+    for a, b in spans:
+        m = early[a:b]
+        if m.any():
+            o, c = guided[a:b][m], cond[a:b][m]
+            out[a:b][m] = o * (phi * c.std() / o.std().clamp_min(1e-12) + 1 - phi)
+    return out
