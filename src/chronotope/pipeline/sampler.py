@@ -192,14 +192,15 @@ def _guided_model_fn(
     """Velocity model over the packed batch; with guidance the conditional and unconditional
     copies of every sample share one transformer call: v = v_u + g * (v_c - v_u).
 
-    `early` = (factor, level, phi): a token above noise level `level` gets g = 1 + factor * (g - 1).
-    What moves where (the direction of motion, the layout) is settled in the first, noisiest
-    steps, where the initial noise competes with the prompt; stronger guidance there makes the
-    prompt win, and the usual strength afterwards keeps colours and edges from saturating.
+    `early` = (factor, level, phi): a token above noise level `level` gets
+    g = 1 + factor * (g - 1). What moves where (the direction of motion, the layout) is settled
+    in the first, noisiest steps, where the initial noise competes with the prompt; stronger
+    guidance there makes the prompt win, and the usual strength afterwards keeps colours and
+    edges from saturating.
     Per token, so frames that start below `level` (a restyle, a bridge, pinned frames) keep g.
     The early tokens' guided velocity of each sample is then rescaled towards the standard
     deviation of their conditional velocity (the guidance rescale of Lin et al. 2024, "Common
-    Diffusion Noise Schedules and Sample Steps are Flawed"; phi = 1 fully, 0 not at): the
+    Diffusion Noise Schedules and Sample Steps are Flawed"; phi = 1: fully, 0: not at all): the
     stronger guidance turns the velocity towards the prompt with less lengthening, which
     otherwise overshoots into two copies of an object. `rescale_early_guidance` is that step."""
     factor, level, phi = early
@@ -244,8 +245,8 @@ def rescale_early_guidance(
 ) -> torch.Tensor:
     """Per sample (token span [a, b)), scale the guided velocity (L, D) of its `early` tokens
     so that its standard deviation over them equals the conditional velocity's, and blend:
-    phi * rescaled + (1 - phi) * guided; other tokens are returned as they are. A rolled circle only permutes tokens inside its sample, so the
-    result does not depend on the roll."""
+    phi * rescaled + (1 - phi) * guided; other tokens are returned as they are. A rolled
+    circle only permutes tokens inside its sample, so the result does not depend on the roll."""
     out = guided.clone()
     for a, b in spans:
         m = early[a:b]
