@@ -126,18 +126,21 @@ ITEMS = [
     DemoItem(
         "loop",
         "seamless loop",
-        "a green circle is thrown in an arc",
-        lambda p, s: p("a green circle is thrown in an arc", seconds=3, loop=True, seed=s),
+        # a bounce stays in view (a thrown object leaves the frame: a loop of mostly black)
+        "an orange circle falls and bounces",
+        lambda p, s: p("an orange circle falls and bounces", seconds=3, loop=True, seed=s),
     ),
     DemoItem(
         "restyle",
-        "restyle a clip (strength 0.6): red -> blue",
-        "a blue circle moves right",
+        "restyle a clip (strength 0.6): red -> yellow",
+        # the source's own caption ("a red circle moving right") with the color swapped: a
+        # prompt that leaves out the source's background asks for another one as well
+        "a yellow circle moving right",
         lambda p, s: p(
-            "a blue circle moves right",
+            "a yellow circle moving right",
             strength=0.6,
             seed=s,
-            video=_world(p, 16, 33, color="red", shape="circle", motion="moves right"),
+            video=_world(p, 17, 33, color="red", shape="circle", motion="moves right"),
         ),
     ),
     DemoItem(

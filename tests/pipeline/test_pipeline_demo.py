@@ -39,3 +39,21 @@ def test_world_demo_without_a_model(tmp_path):
     for name, prompt, (w, h) in WORLD_DEMO:
         assert read_video(tmp_path / f"{name}.mp4").frames.shape == (33, h, w, 3)
         assert prompt in page.read_text()
+
+
+def test_bundled_demo_loop_and_restyle_show_their_object():
+    """On the shipped model the loop and the restyle keep their object in view and the restyle
+    takes the prompt's color (a loop of a thrown object, or a restyle prompt that left out the
+    source's background, gave near-black videos)."""
+    from chronotope import load_default
+    from chronotope.eval.adherence import dominant_color
+    from chronotope.eval.detect import detect
+
+    pipe = load_default()
+    pipe.set_progress_bar_config(disable=True)
+    items = {i.name: (n, i) for n, i in enumerate(ITEMS)}
+    for name, color in (("loop", "orange"), ("restyle", "yellow")):
+        n, item = items[name]
+        dets = detect(item.run(pipe, n).frames)  # the seed `make demo` gives it
+        assert sum(any(d.color == color for d in f) for f in dets) >= 0.8 * len(dets), name
+        assert dominant_color(dets) == color, name

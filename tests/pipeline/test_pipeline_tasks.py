@@ -305,6 +305,11 @@ def test_early_guidance_of_a_call(tiny_pipe):
         seed=0, steps=3, window_frames=17, context_frames=5, early_guidance=2.0, early_sigma=1.0
     )
     assert np.array_equal(pipe(prompt, **kw).frames, plain)
+    # a loop's circle keeps plain guidance: early guidance changes nothing there
+    loop = dict(num_frames=8, loop=True, seed=2, guidance=3.0)
+    assert np.array_equal(
+        tiny_pipe(prompt, early_guidance=3.0, **loop).frames, tiny_pipe(prompt, **loop).frames
+    )
     for bad in (dict(early_guidance=-1.0), dict(early_sigma=1.5), dict(early_rescale=2.0)):
         with pytest.raises(UsageError, match="early_"):
             ChronotopePipeline.from_random(**bad)

@@ -71,7 +71,7 @@ def sample_jobs(
 
     Guidance is `guidance` for tokens at noise level sigma <= `early_sigma` and
     1 + early_guidance * (guidance - 1) above it, rescaled by `early_rescale` (see
-    `_guided_model_fn`).
+    `_guided_model_fn`); jobs with a circle (loops) keep `guidance` throughout.
 
     Pinned tokens (start 0) keep their reference value bit-exactly: their schedule is all zeros.
     `shift` holds the anchors of `shift_for_tokens` the model was trained with.
@@ -91,13 +91,21 @@ def sample_jobs(
         [_info(job, patch, x.shape[0]) for job, x in zip(jobs, xs)],
         text=[job.text for job in jobs],
     )
+    # no early guidance in a loop's circle: every evaluation sees it rolled another way, and
+    # strong guidance then places the object at several places at once (duplicates)
+    level = torch.cat(
+        [
+            torch.full((x.shape[0],), 1.0 if job.circle_from is not None else early_sigma)
+            for job, x in zip(jobs, xs)
+        ]
+    )
     model_fn = _guided_model_fn(
         transformer,
         batch,
         uncond_text,
         guidance,
         autocast,
-        early=(early_guidance, early_sigma, early_rescale),
+        early=(early_guidance, level, early_rescale),
     )
     circles = _circles(jobs, [x.shape[0] for x in xs], patch)
     if circles:
@@ -187,17 +195,17 @@ def _guided_model_fn(
     uncond_text: torch.Tensor,
     guidance: float,
     autocast: bool,
-    early: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    early: tuple[float, float | torch.Tensor, float] = (1.0, 1.0, 1.0),
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Velocity model over the packed batch; with guidance the conditional and unconditional
     copies of every sample share one transformer call: v = v_u + g * (v_c - v_u).
 
-    `early` = (factor, level, phi): a token above noise level `level` gets
-    g = 1 + factor * (g - 1). What moves where (the direction of motion, the layout) is settled
-    in the first, noisiest steps, where the initial noise competes with the prompt; stronger
-    guidance there makes the prompt win, and the usual strength afterwards keeps colours and
-    edges from saturating.
-    Per token, so frames that start below `level` (a restyle, a bridge, pinned frames) keep g.
+    `early` = (factor, level, phi): a token above noise level `level` (a number, or one per
+    token) gets g = 1 + factor * (g - 1). What moves where (the direction of motion, the
+    layout) is settled in the first, noisiest steps, where the initial noise competes with the
+    prompt; stronger guidance there makes the prompt win, and the usual strength afterwards
+    keeps colours and edges from saturating. Per token, so frames that start below `level` (a
+    restyle, a bridge, pinned frames) keep g.
     The early tokens' guided velocity of each sample is then rescaled towards the standard
     deviation of their conditional velocity (the guidance rescale of Lin et al. 2024, "Common
     Diffusion Noise Schedules and Sample Steps are Flawed"; phi = 1: fully, 0: not at all): the
