@@ -244,10 +244,11 @@ def _jobs(seed):
     return jobs
 
 
-def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe):
+@pytest.mark.parametrize("early", [1.0, 2.5])  # early guidance rescales per sample
+def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe, early):
     jobs = _jobs(0)
     uncond = torch.randn(2, 384)
-    kw = dict(uncond_text=uncond, steps=3, guidance=3.0, autocast=False)
+    kw = dict(uncond_text=uncond, steps=3, guidance=3.0, autocast=False, early_guidance=early)
     together = sample_jobs(tiny_pipe.transformer, jobs, **kw)
     for job, z in zip(jobs, together):
         (alone,) = sample_jobs(tiny_pipe.transformer, [job], **kw)
