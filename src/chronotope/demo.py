@@ -78,12 +78,16 @@ ITEMS = [
     DemoItem(
         "image_to_video",
         "image-to-video",
-        "a cyan circle moves left",
+        # the image's own caption: a prompt that leaves out its gray background (or, before,
+        # its second object) asks for another scene, and the video jumps to it after frame 0
+        "a cyan circle moving to the left on a gray background",
         lambda p, s: p(
-            "a cyan circle moves left",
+            "a cyan circle moving to the left on a gray background",
             seconds=4,
             seed=s,
-            image=_world(p, 11, 1, color="cyan", shape="circle", motion="moves left")[0],
+            image=_world(
+                p, 12, 1, color="cyan", shape="circle", motion="moves left", family="single"
+            )[0],
         ),
     ),
     DemoItem(

@@ -1,3 +1,5 @@
+import numpy as np
+
 from chronotope.data import read_video
 from chronotope.demo import ITEMS, run_demo
 
@@ -41,10 +43,11 @@ def test_world_demo_without_a_model(tmp_path):
         assert prompt in page.read_text()
 
 
-def test_bundled_demo_loop_and_restyle_show_their_object():
-    """On the shipped model the loop and the restyle keep their object in view and the restyle
-    takes the prompt's color (a loop of a thrown object, or a restyle prompt that left out the
-    source's background, gave near-black videos)."""
+def test_bundled_demo_loop_restyle_and_image_to_video_show_their_object():
+    """On the shipped model the loop, the restyle and the image-to-video keep their object in
+    view in the prompt's color (a loop of a thrown object, or a restyle prompt that left out the
+    source's background, gave near-black videos; an image-to-video prompt that left out the
+    image's background and second object jumped to another scene after frame 0)."""
     from chronotope import load_default
     from chronotope.eval.adherence import dominant_color
     from chronotope.eval.detect import detect
@@ -52,8 +55,11 @@ def test_bundled_demo_loop_and_restyle_show_their_object():
     pipe = load_default()
     pipe.set_progress_bar_config(disable=True)
     items = {i.name: (n, i) for n, i in enumerate(ITEMS)}
-    for name, color in (("loop", "orange"), ("restyle", "yellow")):
+    for name, color in (("loop", "orange"), ("restyle", "yellow"), ("image_to_video", "cyan")):
         n, item = items[name]
-        dets = detect(item.run(pipe, n).frames)  # the seed `make demo` gives it
+        frames = item.run(pipe, n).frames  # the seed `make demo` gives it
+        dets = detect(frames)
         assert sum(any(d.color == color for d in f) for f in dets) >= 0.8 * len(dets), name
         assert dominant_color(dets) == color, name
+        corner = np.median(frames[:, :8, :8].reshape(len(frames), -1), axis=1)  # background
+        assert np.all(np.abs(corner - corner[0]) <= 16), name  # the scene stays the first one
