@@ -78,8 +78,8 @@ ITEMS = [
     DemoItem(
         "image_to_video",
         "image-to-video",
-        # the image's own caption: a prompt that leaves out its gray background (or, before,
-        # its second object) asks for another scene, and the video jumps to it after frame 0
+        # the image's own caption: a prompt that leaves out its gray background asks for
+        # another scene, and the video jumps to it after frame 0
         "a cyan circle moving to the left on a gray background",
         lambda p, s: p(
             "a cyan circle moving to the left on a gray background",

@@ -234,9 +234,9 @@ def _guided_model_fn(
         if not guided:
             return v
         v_c, v_u = v[:length], v[length:]
-        if factor == 1.0:
+        early = sigma[:length] > level if factor != 1.0 else None
+        if early is None or not early.any():  # past the early steps: no where, no rescale
             return v_u + guidance * (v_c - v_u)
-        early = sigma[:length] > level
         g = torch.where(early, 1 + factor * (guidance - 1), guidance)
         out = v_u + g[:, None] * (v_c - v_u)
         return rescale_early_guidance(out, v_c, early, spans, phi) if phi > 0 else out
