@@ -61,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         metavar="F",
         help="factor on the guidance strength (g - 1) in the noisiest steps, where the motion "
-        "is decided (default: the model's; 1 = plain guidance throughout)",
+        "is decided (default: the model's; 1 = plain guidance throughout; a --loop always "
+        "gets plain guidance)",
     )
     p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
     p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")
