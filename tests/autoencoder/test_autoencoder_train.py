@@ -189,3 +189,43 @@ def test_a_checkpoint_loads_as_the_vae_it_was_at_that_step(tmp_path, shapes):
     bad = save_checkpoint(tmp_path / "c", 1, files, meta)
     with pytest.raises(CorruptFileError, match="no 'tiny' VAE of any depth"):
         load_checkpoint_model(bad)
+
+
+def test_latent_noise_is_scaled_per_channel_by_the_latent_std_and_bounded(shapes):
+    """The denoising pass feeds the decoder the posterior sample plus noise of one level per
+    clip, in units of each channel's latent std; level 0 is the plain training pass."""
+    from chronotope.autoencoder.train import _noisy_pass
+
+    torch.manual_seed(0)
+    vae = CausalVAE.from_preset("tiny")
+    std = torch.tensor([0.1, 1.0, 10.0, 100.0])
+    vae.set_latent_stats(torch.zeros(4), std)
+    video = shapes(batch_size=3, frames=9, size=(32, 32)).batch(0)
+    seen = []
+    vae.decoder.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    torch.manual_seed(1)
+    plain = vae(video)
+    torch.manual_seed(1)
+    zero = _noisy_pass(vae, video, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, zero, strict=True))
+    torch.manual_seed(2)
+    _noisy_pass(vae, video, 0.0)  # the clean sample of the draw below (same posterior noise)
+    torch.manual_seed(2)
+    _noisy_pass(vae, video, 0.5)
+    diff = (seen[-1] - seen[-2]) / std.view(1, -1, 1, 1, 1)  # in latent stds
+    per = diff.flatten(2).std(dim=2)  # (clip, channel): the clip's level in every channel
+    assert per.shape == (3, 4)
+    assert (per.max(dim=1).values / per.min(dim=1).values < 1.5).all()  # the same in each
+    assert (per < 0.5 * 1.3).all() and per.max() > 0.05  # drawn from [0, 0.5]
+    assert per.mean(dim=1).std() > 0.01  # one level per clip, not one per batch
+
+
+def test_latent_noise_must_be_zero_or_more(tmp_path):
+    import pytest
+
+    from chronotope.errors import UsageError
+
+    with pytest.raises(UsageError, match="latent-noise must be 0 or more"):
+        _cfg(tmp_path, latent_noise=-0.1)
+    with pytest.raises(UsageError, match="latent-noise"):
+        _cfg(tmp_path, latent_noise=float("nan"))

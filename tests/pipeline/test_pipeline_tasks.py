@@ -319,6 +319,30 @@ def test_early_guidance_of_a_call(tiny_pipe):
     assert e.value.param == "early_guidance"
 
 
+def test_restyle_guidance_is_the_default_guidance_of_a_restyle_only(clip):
+    """A model's `restyle_guidance` replaces its guidance in a restyle the call gives none for:
+    the same frames as the plain model called with that guidance; other tasks and an explicit
+    guidance are untouched."""
+    kw = dict(seed=0, steps=3, window_frames=17, context_frames=5, guidance=3.0)
+    plain = ChronotopePipeline.from_random(**kw)
+    tuned = ChronotopePipeline.from_random(**kw, restyle_guidance=6.0)
+    prompt, src = "a red circle moves left", clip[:9]
+    out = tuned(prompt, video=src, strength=0.6, seed=4)
+    assert out.metadata["guidance"] == 6.0
+    assert np.array_equal(
+        out.frames, plain(prompt, video=src, strength=0.6, seed=4, guidance=6.0).frames
+    )
+    assert not np.array_equal(out.frames, plain(prompt, video=src, strength=0.6, seed=4).frames)
+    given = tuned(prompt, video=src, strength=0.6, seed=4, guidance=3.0)  # the call's own wins
+    assert np.array_equal(given.frames, plain(prompt, video=src, strength=0.6, seed=4).frames)
+    t2v = dict(num_frames=9, seed=5)
+    assert np.array_equal(tuned(prompt, **t2v).frames, plain(prompt, **t2v).frames)
+    ext = dict(video=src, extend="forward", num_frames=4, seed=6)
+    assert np.array_equal(tuned(prompt, **ext).frames, plain(prompt, **ext).frames)
+    with pytest.raises(UsageError, match="guidance"):
+        ChronotopePipeline.from_random(restyle_guidance=float("nan"))
+
+
 def test_metadata_counts_the_whole_output(tiny_pipe, clip):
     out = tiny_pipe("x", video=clip, extend="forward", num_frames=8, seed=3)
     assert out.metadata["frames"] == len(out.frames) == 17

@@ -65,6 +65,11 @@ class TrainConfig:
     # blocks per decoder level (None: the preset's); more than --init's decoder has grows it:
     # the extra blocks start as the identity, so the run starts from the init's exact output
     decoder_blocks: int | None = None
+    # decoder denoising: each clip's latent gets Gaussian noise of a level drawn uniformly from
+    # [0, latent_noise], in units of the latent statistics' per-channel std (the DiT's units),
+    # so the decoder learns to turn a generated latent's small, frame-to-frame independent
+    # errors into a steady clip instead of a judder at every latent-frame boundary
+    latent_noise: float = 0.0
     sample_every: int = 250
     save_every: int = 500
     crop: tuple[int, int] = (64, 64)  # (H, W) crops for video data
@@ -82,10 +87,13 @@ class TrainConfig:
             "minutes": self.minutes is None or self.minutes > 0,
             "schedule": self.schedule in ("constant", "cosine"),
             "decoder-blocks": self.decoder_blocks is None or self.decoder_blocks >= 1,
+            "latent-noise": math.isfinite(self.latent_noise) and self.latent_noise >= 0,
         }
         for name, ok in checks.items():
             if not ok:
-                hint = "'constant' or 'cosine'" if name == "schedule" else "positive"
+                hint = {"schedule": "'constant' or 'cosine'", "latent-noise": "0 or more"}.get(
+                    name, "positive"
+                )
                 raise UsageError(f"--{name} must be {hint}", param=name)
         get_preset(self.preset)  # raises on an unknown name
         self.out = Path(self.out)
@@ -207,13 +215,33 @@ def train_step(
     for group in opt.param_groups:
         group["lr"] = lr
     with autocast(video.device.type):
-        recon, mean, logvar = model(video)
+        if cfg.latent_noise > 0:
+            recon, mean, logvar = _noisy_pass(model, video, cfg.latent_noise)
+        else:
+            recon, mean, logvar = model(video)
     loss, parts = vae_loss(recon, video, mean, logvar, cfg.weights)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     opt.step()
     return {"loss": loss.item(), "psnr": psnr(recon.detach().float().clamp(-1, 1), video), **parts}
+
+
+def _noisy_pass(
+    model: CausalVAE, video: torch.Tensor, max_level: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training pass with each clip's posterior sample noised at a level drawn from
+    [0, max_level] times the per-channel latent std (the VAE's statistics, else the batch's)."""
+    mean, logvar = model.encode(video)
+    z = model.sample(mean, logvar)
+    if model.config.latents_std is not None:
+        std = torch.tensor(model.config.latents_std, dtype=z.dtype, device=z.device)
+        std = std.view(1, -1, 1, 1, 1)
+    else:
+        std = mean.detach().std(dim=(0, 2, 3, 4), keepdim=True)
+    level = max_level * torch.rand(z.shape[0], 1, 1, 1, 1, dtype=z.dtype, device=z.device)
+    z = z + level * std * torch.randn_like(z)
+    return model.decoder(z), mean, logvar
 
 
 def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:

@@ -20,6 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="default solver steps of the pipeline")
     p.add_argument("--guidance", type=float, help="default guidance scale of the pipeline")
     p.add_argument(
+        "--restyle-guidance",
+        type=float,
+        metavar="G",
+        help="default guidance scale of a restyle (--video with --strength), which starts part "
+        "way down the noise levels (default: --guidance)",
+    )
+    p.add_argument(
         "--bridge-start",
         type=float,
         help="noise level in (0, 1] that a bridge between pinned frames (connect, loop, first "
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         for k, v in (
             ("steps", args.steps),
             ("guidance", args.guidance),
+            ("restyle_guidance", args.restyle_guidance),
             ("bridge_start", args.bridge_start),
             ("early_guidance", args.early_guidance),
             ("early_sigma", args.early_sigma),

@@ -55,7 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     length.add_argument("--seconds", type=float, help="duration in seconds")
     p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
     p.add_argument("--steps", type=int, help="solver steps")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none)")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        help="classifier-free guidance scale (1 = none; default: the model's, and for a restyle "
+        "the model's restyle guidance)",
+    )
     p.add_argument(
         "--early-guidance",
         type=float,

@@ -49,6 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="blocks per decoder level (default: the preset's, one more than the encoder's); "
         "more than --init's decoder has grows it, each new block starting as the identity",
     )
+    t.add_argument(
+        "--latent-noise",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="train the decoder to denoise: noise each clip's latent at a level drawn from [0, S] "
+        "latent stds (the DiT's units; e.g. 0.4 with --freeze-encoder), so generated latents' "
+        "small errors decode to steady clips (default 0: off)",
+    )
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
     t.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     for name, default in asdict(LossWeights()).items():
@@ -130,6 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
         freeze_encoder=args.freeze_encoder,
         init=args.init,
         decoder_blocks=args.decoder_blocks,
+        latent_noise=args.latent_noise,
         sample_every=args.sample_every,
         save_every=args.save_every,
         crop=tuple(args.crop),

@@ -73,11 +73,14 @@ class ChronotopePipeline(DiffusionPipeline):
         early_guidance: float = 1.0,
         early_sigma: float = 0.7,
         early_rescale: float = 0.5,
+        restyle_guidance: float | None = None,
     ):
         super().__init__()
         if not 0.0 < bridge_start <= 1.0:
             raise UsageError(f"bridge_start must be in (0, 1], got {bridge_start}")
         rq.check_numbers(early_guidance=early_guidance)
+        if restyle_guidance is not None:
+            rq.check_numbers(guidance=restyle_guidance)
         if not 0.0 <= early_sigma <= 1.0:
             raise UsageError(f"early_sigma must be in [0, 1], got {early_sigma}")
         if not 0.0 <= early_rescale <= 1.0:
@@ -103,6 +106,7 @@ class ChronotopePipeline(DiffusionPipeline):
             early_guidance=early_guidance,
             early_sigma=early_sigma,
             early_rescale=early_rescale,
+            restyle_guidance=restyle_guidance,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -262,6 +266,7 @@ class ChronotopePipeline(DiffusionPipeline):
         empty prompt in classifier-free guidance: the video is steered away from it.
         `early_guidance` (default: the model's) multiplies the guidance strength (g - 1) of the
         noisiest steps, sigma above the model's `early_sigma`, where the motion is decided.
+        A restyle without `guidance` uses the model's `restyle_guidance` where it has one.
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -276,6 +281,7 @@ class ChronotopePipeline(DiffusionPipeline):
         )
         fps = float(cfg.fps if fps is None else fps)
         steps = int(cfg.steps if steps is None else steps)
+        guidance_given = guidance is not None
         guidance = float(cfg.guidance if guidance is None else guidance)
         early_guidance = float(cfg.early_guidance if early_guidance is None else early_guidance)
         solver = solver or cfg.solver
@@ -316,6 +322,10 @@ class ChronotopePipeline(DiffusionPipeline):
             strength = tasks.RESTYLE_STRENGTH if strength is None else strength
             tasks.check_strength(strength)
             total = tasks.padded_length(len(video), self.ft)
+            if not guidance_given and cfg.restyle_guidance is not None:
+                # a restyle starts part way down the noise levels: the prompt has fewer steps
+                # to act in, and the model's own default for it guides harder
+                guidance = float(cfg.restyle_guidance)
         rq.check_length(total * len(prompts), fps)
         self.validate_request(
             width=width,
