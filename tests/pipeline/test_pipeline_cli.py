@@ -211,6 +211,7 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
         ),  # fmt: skip
         (["--prompt", "y", "--shot-seconds", "1", "--loop"], "--loop"),
         (["--loop", "--frames", "1"], "--loop"),
+        (["--transition", "dissolve"], "--transition: transition is how a connect joins"),
         (["--image", "FOLDER"], "is a folder"),
     ],
 )
@@ -246,3 +247,19 @@ def test_16_bit_image_condition_keeps_its_gray_levels(model_dir, tmp_path):
     assert gen(model_dir, "--prompt", "x", "--image", str(src), "--frames", "1",
                "--out", str(out)) == 0  # fmt: skip
     assert np.array_equal(read_video(out).frames[0], np.repeat(gray[..., None], 3, axis=-1))
+
+
+def test_connect_transition_flag_reaches_the_pipeline(model_dir, tmp_path, capsys):
+    a, b = tmp_path / "a.gif", tmp_path / "b.gif"
+    gray, black = np.full((5, 64, 112, 3), 128, np.uint8), np.zeros((5, 64, 112, 3), np.uint8)
+    for t in range(5):  # a white square moving right (GIF merges identical frames)
+        gray[t, 20:30, 10 + 8 * t : 20 + 8 * t] = black[t, 20:30, 10 + 8 * t : 20 + 8 * t] = 255
+    write_video(a, gray, 8)
+    write_video(b, black, 8)  # another scene: a black one
+    base = ["--prompt", "x", "--connect", str(a), str(b), "--frames", "8", "--seed", "1"]
+    for name, extra in (("auto", []), ("bridge", ["--transition", "bridge"])):
+        out = tmp_path / f"{name}.mp4"
+        assert gen(model_dir, *base, "--out", str(out), "--json", *extra) == 0
+        assert read_video(out).frames.shape[0] == 5 + 8 + 5
+    metas = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [m["transition"] for m in metas] == ["dissolve", "bridge"]

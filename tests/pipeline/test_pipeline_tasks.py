@@ -125,6 +125,73 @@ def test_connect_bridge_is_a_whole_number_of_latent_frames(tiny_pipe, clip):
     assert tiny_pipe("x", connect=(clip, b), seconds=7 / fps, seed=4).metadata["new_frames"] == 8
 
 
+def _scene(background, x: int, n: int = 5) -> np.ndarray:
+    """n frames (64x112) of one background with a 10 px white square moving right from x."""
+    frames = np.empty((n, 64, 112, 3), np.uint8)
+    frames[:] = np.asarray(background, np.uint8)
+    for t in range(n):
+        frames[t, 20:30, x + 3 * t : x + 3 * t + 10] = 255
+    return frames
+
+
+def test_scene_change_reads_backgrounds_not_objects():
+    from chronotope.pipeline.tasks import connect_transition, scene_change
+
+    gray, black = _scene((128, 128, 128), 10), _scene((0, 0, 0), 10)
+    later = _scene((128, 128, 128), 60)  # the same scene, its object elsewhere
+    assert scene_change(gray[-1], later[0]) == 0.0  # objects move over few pixels
+    assert abs(scene_change(gray[-1], black[0]) - 128 / 255) < 1e-6  # every background pixel
+    assert connect_transition(gray, later, "auto", 0.05) == "bridge"
+    assert connect_transition(gray, black, "auto", 0.05) == "dissolve"
+    assert connect_transition(gray, black, "auto", 0.6) == "bridge"  # the model's threshold
+    assert connect_transition(gray, later, "dissolve", 0.05) == "dissolve"  # asked for: kept
+    assert connect_transition(gray, black, "bridge", 0.05) == "bridge"
+    with pytest.raises(UsageError, match="auto, bridge, dissolve") as e:
+        connect_transition(gray, black, "fade", 0.05)
+    assert e.value.param == "transition"
+
+
+def test_cross_fade_goes_from_a_to_b_in_equal_steps():
+    from chronotope.pipeline.tasks import cross_fade
+
+    a = np.full((8, 4, 4, 3), 10, np.uint8)
+    b = np.full((8, 4, 4, 3), 190, np.uint8)
+    out = cross_fade(a, b)
+    # frame k is (k + 1) / 9 of the way: the steps a -> out[0] ... out[-1] -> b are all 20
+    assert out.dtype == np.uint8 and out[:, 0, 0, 0].tolist() == [30 + 20 * k for k in range(8)]
+    ramp = (np.arange(8, dtype=np.uint8) * 9)[:, None, None, None] * np.ones_like(a)
+    mixed = cross_fade(ramp, b)[:, 0, 0, 0]  # frame by frame: a's frame k with b's frame k
+    assert mixed.tolist() == [round((8 - k) / 9 * 9 * k + (k + 1) / 9 * 190) for k in range(8)]
+
+
+def test_connect_across_scenes_dissolves_two_extensions(tiny_pipe):
+    """A connect of two scenes (another background) is A extended forward and B backward, each
+    without prompt or guidance (the run's windows: seed and seed + 1), then cross-faded."""
+    from chronotope.pipeline.tasks import cross_fade
+
+    a, b = _scene((128, 128, 128), 10, n=9), _scene((0, 0, 0), 40, n=9)
+    out = tiny_pipe("a white square moves right", connect=(a, b), num_frames=8, seed=4)
+    assert out.metadata["transition"] == "dissolve" and out.metadata["new_frames"] == 8
+    plain = dict(guidance=1.0, early_guidance=1.0, num_frames=8)
+    after_a = tiny_pipe("", video=a, extend="forward", seed=4, **plain).frames[9:]
+    before_b = tiny_pipe("", video=b, extend="backward", seed=5, **plain).frames[:8]
+    assert np.array_equal(out.frames, np.concatenate([a, cross_fade(after_a, before_b), b]))
+    other = tiny_pipe("a red circle", connect=(a, b), num_frames=8, seed=4).frames
+    assert np.array_equal(other, out.frames)  # the prompt does not steer a dissolve
+    bridge = tiny_pipe("x", connect=(a, b), num_frames=8, seed=4, transition="bridge")
+    assert bridge.metadata["transition"] == "bridge"
+    assert not np.array_equal(bridge.frames, out.frames)
+    assert np.array_equal(bridge.frames[:9], a) and np.array_equal(bridge.frames[-9:], b)
+    same = tiny_pipe("x", connect=(a, _scene((128, 128, 128), 60, n=9)), num_frames=8, seed=4)
+    assert same.metadata["transition"] == "bridge"  # one scene: the bridge
+    assert tiny_pipe("x", num_frames=5, seed=4).metadata["transition"] is None
+    with pytest.raises(UsageError) as e:
+        tiny_pipe("x", num_frames=5, transition="dissolve")
+    assert e.value.param == "transition"
+    with pytest.raises(UsageError, match="auto, bridge, dissolve"):
+        tiny_pipe("x", connect=(a, b), transition="wipe")
+
+
 def test_image_to_video_first_frame_is_the_image(tiny_pipe, clip):
     out = tiny_pipe("x", image=clip[4], num_frames=9, seed=5).frames
     assert np.array_equal(out[0], clip[4])

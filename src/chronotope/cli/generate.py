@@ -19,7 +19,7 @@ EPILOG = """tasks:
   --video FILE --extend backward  invent what came before its start (output: new frames + clip)
   --video FILE --strength S       restyle the clip (S in (0,1]; small S keeps more)
   --connect A B                   new frames leading from clip/image A into B (output: A, bridge, B)
-                                  (A and B of two scenes: a --prompt naming both)
+                                  (A and B of two scenes: a dissolve, see --transition)
   --loop                          the output loops seamlessly (text-to-video: one period of
                                   N frames for --frames N a multiple of 4, N - 1 for N = 1 + 4k;
                                   with --image: + a bridge back)
@@ -77,6 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--extend", choices=["forward", "backward"], help="extend --video")
     p.add_argument("--strength", type=float, help="restyle --video with this strength in (0,1]")
     p.add_argument("--connect", nargs=2, type=Path, metavar=("A", "B"), help="bridge A into B")
+    p.add_argument(
+        "--transition",
+        choices=("auto", "bridge", "dissolve"),
+        help="how --connect joins A and B: 'bridge' (new frames between A's end and B's start), "
+        "'dissolve' (A continued and B led into, each from its own frames, cross-faded; the "
+        "prompt does not steer it) or 'auto' (default: a dissolve where A ends and B starts in "
+        "different scenes)",
+    )
     p.add_argument("--loop", action="store_true", help="make the output loop seamlessly")
     p.add_argument(
         "--negative-prompt",
@@ -171,7 +179,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
         )
         ChronotopePipeline.check_task(
             args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
-            args.connect, args.loop, args.frames, args.seconds,
+            args.connect, args.loop, args.frames, args.seconds, args.transition,
         )  # fmt: skip
     except UsageError as e:
         flag = f"--{e.param.replace('_', '-')}" if e.param else None
@@ -245,6 +253,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             strength=args.strength,
             extend=args.extend,
             connect=args.connect,
+            transition=args.transition,
             loop=args.loop,
             shot_seconds=args.shot_seconds,
             frame_sink=writer.write if rank == 0 else (lambda frames: None),

@@ -74,6 +74,7 @@ class ChronotopePipeline(DiffusionPipeline):
         early_sigma: float = 0.7,
         early_rescale: float = 0.5,
         restyle_guidance: float | None = None,
+        dissolve_above: float = 0.05,
     ):
         super().__init__()
         if not 0.0 < bridge_start <= 1.0:
@@ -81,6 +82,8 @@ class ChronotopePipeline(DiffusionPipeline):
         rq.check_numbers(early_guidance=early_guidance)
         if restyle_guidance is not None:
             rq.check_numbers(guidance=restyle_guidance)
+        if not 0.0 <= dissolve_above <= 1.0:
+            raise UsageError(f"dissolve_above must be in [0, 1], got {dissolve_above}")
         if not 0.0 <= early_sigma <= 1.0:
             raise UsageError(f"early_sigma must be in [0, 1], got {early_sigma}")
         if not 0.0 <= early_rescale <= 1.0:
@@ -107,6 +110,7 @@ class ChronotopePipeline(DiffusionPipeline):
             early_sigma=early_sigma,
             early_rescale=early_rescale,
             restyle_guidance=restyle_guidance,
+            dissolve_above=dissolve_above,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -249,6 +253,7 @@ class ChronotopePipeline(DiffusionPipeline):
         extend: str | None = None,
         connect: tuple[Condition, Condition] | None = None,
         loop: bool = False,
+        transition: str | None = None,
         shot_seconds: float | None = None,
         solver: str | None = None,
         negative_prompt: str | None = None,
@@ -267,6 +272,10 @@ class ChronotopePipeline(DiffusionPipeline):
         `early_guidance` (default: the model's) multiplies the guidance strength (g - 1) of the
         noisiest steps, sigma above the model's `early_sigma`, where the motion is decided.
         A restyle without `guidance` uses the model's `restyle_guidance` where it has one.
+        `transition` of a connect: "bridge" (new frames pinned between A's end and B's start),
+        "dissolve" (A continued and B led into, each from its own frames, cross-faded; the
+        prompt does not steer it) or "auto" (the default): a dissolve where A's end and B's start show
+        different scenes (`tasks.scene_change` above the model's `dissolve_above`).
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -293,7 +302,7 @@ class ChronotopePipeline(DiffusionPipeline):
         if negative_prompt is not None and not isinstance(negative_prompt, str):
             raise UsageError("negative_prompt must be a string", param="negative_prompt")
         self.check_task(prompts, image, last_image, video, strength, extend, connect, loop,
-                         num_frames, seconds)  # fmt: skip
+                         num_frames, seconds, transition)  # fmt: skip
         # conditions as uint8 frames: arrays, PIL images, tensors, or paths read at `fps`
         image = as_image(image, fps=fps, name="image")
         last_image = as_image(last_image, fps=fps, name="last_image")
@@ -358,7 +367,13 @@ class ChronotopePipeline(DiffusionPipeline):
             out = run.restyle(prompts[0], video, strength, ctx)
         elif connect is not None:
             task = "connect"
-            out = run.one(prompts[0], tasks.connect(*connect, new, self.ft, ctx // self.ft))
+            transition = tasks.connect_transition(
+                *connect, transition or "auto", cfg.dissolve_above
+            )
+            if transition == "dissolve":
+                out = run.dissolve(*connect, new, ctx)
+            else:
+                out = run.one(prompts[0], tasks.connect(*connect, new, self.ft, ctx // self.ft))
         elif len(prompts) > 1 or total > cfg.window_frames:
             task = "multi-shot" if len(prompts) > 1 else "long"
             out = run.long(prompts, total, ctx, frame_sink)
@@ -404,6 +419,7 @@ class ChronotopePipeline(DiffusionPipeline):
             steps=steps,
             guidance=guidance,
             early_guidance=early_guidance,
+            transition=transition if connect is not None else None,
             solver=solver,
             seed=seed,
             seconds=frames / fps,
@@ -417,9 +433,15 @@ class ChronotopePipeline(DiffusionPipeline):
 
     @staticmethod
     def check_task(prompts, image, last_image, video, strength, extend, connect, loop,
-                   num_frames, seconds) -> None:  # fmt: skip
+                   num_frames, seconds, transition=None) -> None:  # fmt: skip
         """Refuse arguments the chosen task would not use: none is ever silently ignored (the
         CLI runs this before it loads a model: only whether each argument is given matters)."""
+        if transition is not None:
+            tasks.check_transition(transition)
+            if connect is None:
+                raise UsageError(
+                    "transition is how a connect joins its clips: give connect", param="transition"
+                )
         images = [n for n, v in (("image", image), ("last_image", last_image)) if v is not None]
         if video is not None and connect is not None:
             raise UsageError("give video or connect, not both", param="connect")
@@ -674,6 +696,19 @@ class _Run:
             made += n
             start = np.concatenate([part, start[:ctx]])  # all a later window's head can use
         return np.concatenate([*parts, video])[made - new :]
+
+    def dissolve(self, a: np.ndarray, b: np.ndarray, new: int, ctx: int) -> np.ndarray:
+        """A connect across a scene change: A continued by `new` frames and B led into by as
+        many, each made from its own frames alone (no prompt and no guidance: a text naming
+        both scenes pulls each side towards the other's), then cross-faded; A + bridge + B."""
+        kept = self.guidance, self.early_guidance
+        self.guidance, self.early_guidance = 1.0, 1.0
+        try:
+            after_a = self.extend("", a, "forward", new, ctx)[len(a) :]
+            before_b = self.extend("", b, "backward", new, ctx)[:new]
+        finally:
+            self.guidance, self.early_guidance = kept
+        return np.concatenate([a, tasks.cross_fade(after_a, before_b), b])
 
     def restyle(self, prompt: str, video: np.ndarray, strength: float, ctx: int) -> np.ndarray:
         """SDEdit of the whole clip, windowed like a long video when it is longer than a window:

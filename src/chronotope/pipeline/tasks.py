@@ -8,6 +8,8 @@ extend forward             the clip's tail (1 + c*ft frames) pinned at the start
                            output = clip + new frames
 extend backward            the clip's head (c*ft frames) pinned at the end; output = new + clip
 connect A -> B             A's tail pinned first, B's head pinned last; output = A + bridge + B
+connect across a scene     (A's end and B's start show different scenes) A extended forward and
+change                     B backward, each from its own frames alone, cross-faded: a dissolve
 restyle (SDEdit)           the source clip is the reference; every latent frame starts at s;
                            a long clip goes window by window, each pinning the last restyled
                            frames of the one before
@@ -107,6 +109,43 @@ def connect(a: np.ndarray, b: np.ndarray, bridge_frames: int, ft: int, context: 
     canvas.place(tail, 0).place(head, len(tail) + bridge_frames)
     bridge = slice(len(tail), len(tail) + bridge_frames)
     return _window(canvas, lambda out: np.concatenate([a, out[bridge], b]))
+
+
+TRANSITIONS = ("auto", "bridge", "dissolve")
+
+
+def scene_change(a_last: np.ndarray, b_first: np.ndarray) -> float:
+    """How far apart two frames' scenes are: the median over pixels of the mean absolute
+    difference of their colors, in [0, 1]. Objects moving over one background change few
+    pixels (median ~0); another background or shot changes most of them."""
+    d = np.abs(a_last.astype(np.float32) - b_first.astype(np.float32)).mean(axis=-1) / 255.0
+    return float(np.median(d))
+
+
+def check_transition(transition: str) -> None:
+    if transition not in TRANSITIONS:
+        raise UsageError(
+            f"transition must be one of {', '.join(TRANSITIONS)}, got {transition!r}",
+            param="transition",
+        )
+
+
+def connect_transition(a: np.ndarray, b: np.ndarray, transition: str, above: float) -> str:
+    """'bridge' or 'dissolve' for a connect of A into B: `transition` as asked, or with 'auto'
+    a dissolve when A's last frame and B's first show different scenes (`scene_change` above
+    `above`). The world model keeps one background through a bridge, so across a scene change
+    its bridge cuts from one background to the other instead of leading into B."""
+    check_transition(transition)
+    if transition != "auto":
+        return transition
+    return "dissolve" if scene_change(a[-1], b[0]) > above else "bridge"
+
+
+def cross_fade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Frames (T,H,W,3) that go from `a` to `b` in equal steps: frame k is (k+1)/(T+1) of b, so
+    the clip before (ending where `a` starts) and after (starting where `b` ends) join evenly."""
+    w = (np.arange(1, len(a) + 1, dtype=np.float32) / (len(a) + 1))[:, None, None, None]
+    return np.round((1 - w) * a.astype(np.float32) + w * b.astype(np.float32)).astype(np.uint8)
 
 
 def loop(num_frames: int, h: int, w: int, ft: int) -> Window:
