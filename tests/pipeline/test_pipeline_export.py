@@ -142,6 +142,8 @@ def test_export_of_a_pipeline_folder_swaps_the_decoder_in_place_and_keeps_the_re
                 "0.5",
                 "--restyle-guidance",
                 "7",
+                "--dissolve-above",
+                "0.2",
             ]
         )
         == 0
@@ -149,7 +151,7 @@ def test_export_of_a_pipeline_folder_swaps_the_decoder_in_place_and_keeps_the_re
     config = load_pipeline(tmp_path / "g6").config
     assert (config.guidance, config.bridge_start, config.steps) == (6.0, 0.5, 2)
     assert (config.early_guidance, config.early_sigma, config.early_rescale) == (2.0, 0.8, 0.5)
-    assert config.restyle_guidance == 7.0
+    assert (config.restyle_guidance, config.dissolve_above) == (7.0, 0.2)
     with pytest.raises(UsageError, match="not a pipeline setting: guidanse"):
         export_pipeline(pipe_dir, tmp_path / "bad", guidanse=6.0)
     with pytest.raises(UsageError, match="neither a finished latent-space training run"):

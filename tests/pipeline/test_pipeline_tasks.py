@@ -190,6 +190,8 @@ def test_connect_across_scenes_dissolves_two_extensions(tiny_pipe):
     assert e.value.param == "transition"
     with pytest.raises(UsageError, match="auto, bridge, dissolve"):
         tiny_pipe("x", connect=(a, b), transition="wipe")
+    with pytest.raises(UsageError, match="dissolve_above must be in"):
+        ChronotopePipeline.from_random(dissolve_above=1.5)
 
 
 def test_image_to_video_first_frame_is_the_image(tiny_pipe, clip):

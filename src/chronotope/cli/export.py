@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "way down the noise levels (default: --guidance)",
     )
     p.add_argument(
+        "--dissolve-above",
+        type=float,
+        metavar="D",
+        help="in [0, 1]: a connect whose clips' scenes differ by more (the median per-pixel "
+        "change of A's last and B's first frame) is a dissolve (1: never)",
+    )
+    p.add_argument(
         "--bridge-start",
         type=float,
         help="noise level in (0, 1] that a bridge between pinned frames (connect, loop, first "
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             ("steps", args.steps),
             ("guidance", args.guidance),
             ("restyle_guidance", args.restyle_guidance),
+            ("dissolve_above", args.dissolve_above),
             ("bridge_start", args.bridge_start),
             ("early_guidance", args.early_guidance),
             ("early_sigma", args.early_sigma),

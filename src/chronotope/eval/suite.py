@@ -331,8 +331,9 @@ def _task_case(r: _Runner, i: int) -> dict[str, dict]:
         # 1 + k*ft: a whole backward window, nothing made and dropped
         "extend_backward": lambda: tasks.extend_backward(r.gen, clip, c, cfg.new_frames + 1),
         "loop": lambda: tasks.loop(r.gen, clip.caption, n),
-        # the prompt names both scenes: the output shows both (a caption of A alone asks
-        # the bridge to keep A's scene, and B's start then arrives as a jump)
+        # the prompt names both clips (a caption of A alone asks a bridge to keep A's scene,
+        # and B's start then arrives as a jump); two scenes are a dissolve, which no prompt
+        # steers
         "connect": lambda: tasks.connect(
             r.gen,
             clip.frames[:c],
