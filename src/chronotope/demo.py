@@ -116,7 +116,8 @@ ITEMS = [
     ),
     DemoItem(
         "connect",
-        "connect two clips",
+        # a black scene and a gray one: a dissolve (`transition`), which no prompt steers
+        "connect two clips of two scenes (a dissolve)",
         "a red square",
         lambda p, s: p(
             "a red square",
