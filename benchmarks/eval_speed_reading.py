@@ -93,7 +93,8 @@ def main() -> None:
     print(f"true speeds (px/frame):  {np.round(true, 2).tolist()}")
     print(f"continuation's speeds:   {np.round(made, 2).tolist()}")
     print(
-        f"correlation {out['correlation']:.2f} (rank {out['rank_correlation']:.2f}) over {out['tracked']} tracked of {len(rows)}; "
+        f"correlation {out['correlation']:.2f} (rank {out['rank_correlation']:.2f}) "
+        f"over {out['tracked']} tracked of {len(rows)}; "
         f"slope {slope:.2f}; speed ratio median {out['speed_ratio_median']:.2f} "
         f"(10-90%: {out['speed_ratio_p10_p90'][0]:.2f}-{out['speed_ratio_p10_p90'][1]:.2f}); "
         f"velocity error {out['velocity_error']:.4f}"

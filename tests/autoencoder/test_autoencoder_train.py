@@ -220,6 +220,18 @@ def test_latent_noise_is_scaled_per_channel_by_the_latent_std_and_bounded(shapes
     assert per.mean(dim=1).std() > 0.01  # one level per clip, not one per batch
 
 
+def test_resume_keeps_the_latent_noise(tmp_path, shapes):
+    import pytest
+
+    from chronotope.errors import UsageError
+
+    train_vae(_cfg(tmp_path, steps=3, latent_noise=0.3), source=shapes())
+    with pytest.raises(UsageError, match="latent_noise=0.3"):
+        train_vae(_cfg(tmp_path, steps=6, resume=True), source=shapes())
+    train_vae(_cfg(tmp_path, steps=6, resume=True, latent_noise=0.3), source=shapes())
+    assert len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 6  # 3 + 3 steps
+
+
 def test_latent_noise_must_be_zero_or_more(tmp_path):
     import pytest
 

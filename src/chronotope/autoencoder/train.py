@@ -139,9 +139,10 @@ def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> 
     if ckpt is None:
         return 0
     files, meta = load_checkpoint(ckpt)
-    keys = ("preset", "data", "seed", "decoder_blocks")
-    if any(meta.get(k) != getattr(cfg, k) for k in keys):
-        was = " ".join(f"{k}={meta.get(k)}" for k in keys)
+    keys = ("preset", "data", "seed", "decoder_blocks", "latent_noise")
+    saved = {**{"latent_noise": 0.0}, **meta}  # checkpoints from before the flag: no noise
+    if any(saved.get(k) != getattr(cfg, k) for k in keys):
+        was = " ".join(f"{k}={saved.get(k)}" for k in keys)
         raise UsageError(f"--resume: {ckpt} was trained with {was}; pass the same values")
     model.load_state_dict(files["model"])
     load_optimizer_state(opt, files["optimizer"], meta["optimizer"])
@@ -204,6 +205,7 @@ def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: 
     opt_tensors, skeleton = optimizer_state_tensors(opt)
     meta = {"preset": cfg.preset, "data": cfg.data, "seed": cfg.seed, "optimizer": skeleton}
     meta["decoder_blocks"] = cfg.decoder_blocks
+    meta["latent_noise"] = cfg.latent_noise
     meta["data_position"] = step  # batches are a pure function of (seed, step)
     files = {"model": model.state_dict(), "optimizer": opt_tensors, "rng": rng_state()}
     return save_checkpoint(cfg.out / "checkpoints", step, files, meta)

@@ -274,8 +274,8 @@ class ChronotopePipeline(DiffusionPipeline):
         A restyle without `guidance` uses the model's `restyle_guidance` where it has one.
         `transition` of a connect: "bridge" (new frames pinned between A's end and B's start),
         "dissolve" (A continued and B led into, each from its own frames, cross-faded; the
-        prompt does not steer it) or "auto" (the default): a dissolve where A's end and B's start show
-        different scenes (`tasks.scene_change` above the model's `dissolve_above`).
+        prompt does not steer it) or "auto" (the default): a dissolve where A's end and B's
+        start show different scenes (`tasks.scene_change` above the model's `dissolve_above`).
         """
         t0 = time.perf_counter()
         cfg = self.config
