@@ -237,8 +237,7 @@ def _noisy_pass(
     mean, logvar = model.encode(video)
     z = model.sample(mean, logvar)
     if model.config.latents_std is not None:
-        std = torch.tensor(model.config.latents_std, dtype=z.dtype, device=z.device)
-        std = std.view(1, -1, 1, 1, 1)
+        _, std = model._stats(z)  # the per-channel std, shaped for z (as `normalize` uses it)
     else:
         std = mean.detach().std(dim=(0, 2, 3, 4), keepdim=True)
     level = max_level * torch.rand(z.shape[0], 1, 1, 1, 1, dtype=z.dtype, device=z.device)

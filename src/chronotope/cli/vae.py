@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="S",
         help="train the decoder to denoise: noise each clip's latent at a level drawn from [0, S] "
-        "latent stds (the DiT's units; e.g. 0.4 with --freeze-encoder), so generated latents' "
+        "latent stds (the DiT's units; the bundled decoder: 0.5 with --freeze-encoder), so generated latents' "
         "small errors decode to steady clips (default 0: off)",
     )
     t.add_argument("--sample-every", type=int, default=250, help="steps between contact sheets")
