@@ -210,6 +210,29 @@ def test_loop_is_one_circle_of_latent_frames(tiny_pipe):
     assert not np.array_equal(out.frames, plain[1:])  # sampled as a circle, not cut from a clip
 
 
+def test_loop_period_starts_half_a_latent_frame_into_the_circle(tiny_pipe):
+    from chronotope.pipeline.pipeline import _Run, _to_uint8, autocast
+
+    run = _Run(tiny_pipe, steps=1, guidance=1.0, solver="euler", seed=0, callback=None,
+               height=64, width=64)
+    vae, ft = tiny_pipe.vae, tiny_pipe.ft
+    z = torch.randn(vae.config.latent_channels, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    out = run._decode(z, circle_from=1)  # the causal first frame + a circle of 2 latent frames
+    # oracle: the circle decoded three times after the first frame; the period is the second
+    # pass's 2 x ft frames taken from ft // 2 frames in, so its wrap is a step inside a latent
+    # frame of the third pass, decoded after the second pass's last frame
+    circle = z[:, 1:]
+    full = torch.cat([z, circle, circle, circle], dim=1)
+    with autocast(enabled=tiny_pipe.autocast):  # as the pipeline decodes
+        parts = list(vae.decode_iter(vae.denormalize(full[None])))
+    frames = np.concatenate([_to_uint8(p[0]) for p in parts])
+    period = 2 * ft
+    start = 1 + period + ft // 2
+    assert out.shape[0] == 1 + period
+    assert np.array_equal(out[0], frames[0])
+    assert np.array_equal(out[1:], frames[start : start + period])
+
+
 def test_loop_of_a_multiple_of_ft_frames_is_exactly_that_period(tiny_pipe):
     out = tiny_pipe("x", num_frames=8, loop=True, seed=6)
     assert out.metadata["task"] == "loop" and out.frames.shape == (8, 64, 112, 3)

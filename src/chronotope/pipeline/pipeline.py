@@ -656,11 +656,15 @@ class _Run:
 
     def _decode(self, z: torch.Tensor, circle_from: int | None = None) -> np.ndarray:
         """Latent (C,T',H',W') -> frames (T,H,W,3). With a circle (a loop), the causal decoder
-        runs over the circle twice and its frames come from the second pass, decoded after
-        the circle's end: the wrap gets the context it is played with."""
+        runs over the circle twice (and on into its first latent frame) and the period's frames
+        come from the second pass, decoded after the circle's end: the wrap gets the context it
+        is played with. The period starts ft // 2 frames into a latent frame, so the wrap is a
+        step inside one (any phase of a circle is the same loop; generated frames step harder
+        across latent frames than inside one, `benchmarks/eval_latent_boundaries.py`)."""
         vae = self.pipe.vae
         if circle_from is not None:
-            z = torch.cat([z, z[:, circle_from:]], dim=1)
+            circle = z[:, circle_from:]
+            z = torch.cat([z, circle, circle[:, :1]], dim=1)
         z = vae.denormalize(z[None].float())
         chunks = []
         with autocast(enabled=self.pipe.autocast):
@@ -669,9 +673,11 @@ class _Run:
         frames = np.concatenate(chunks)
         if circle_from is None:
             return frames
-        head = 1 + (circle_from - 1) * self.pipe.ft if circle_from else 0  # frames before it
-        period = (z.shape[2] - circle_from) // 2 * self.pipe.ft
-        return np.concatenate([frames[:head], frames[head + period :]])
+        ft = self.pipe.ft
+        head = 1 + (circle_from - 1) * ft if circle_from else 0  # frames before it
+        period = circle.shape[1] * ft
+        start = head + period + ft // 2  # in the second pass, half a latent frame in
+        return np.concatenate([frames[:head], frames[start : start + period]])
 
     def extend(
         self, prompt: str, video: np.ndarray, direction: str, new: int, ctx: int

@@ -14,9 +14,10 @@ restyle (SDEdit)           the source clip is the reference; every latent frame 
                            a long clip goes window by window, each pinning the last restyled
                            frames of the one before
 loop                       text-to-video whose latent frames after the first form a circle
-                           (circular denoising, `sampler.circular_model_fn`): output = the
-                           circle's frames, whose last leads into its first like any two
-                           neighbours (a true wrap, not a fade)
+                           (circular denoising, `sampler.circular_model_fn`): output = one
+                           period of the circle's frames, whose last leads into its first
+                           like any two neighbours (a true wrap, not a fade), starting half a
+                           latent frame in so the wrap is a step inside one
 loop of a given clip       the clip V, then connect V -> V; output = V + bridge
 """
 
@@ -152,7 +153,8 @@ def loop(num_frames: int, h: int, w: int, ft: int) -> Window:
     """A seamless loop made by text-to-video: the latent frames after the first (the causal
     VAE's lone first frame is no part of a period) form a circle; output = their num_frames - 1
     frames, a whole number of latent frames (the decoder runs over the circle twice, so the
-    first frames are decoded after the last, as they are played)."""
+    first frames are decoded after the last, as they are played; `_Run._decode` picks the
+    phase)."""
     if num_frames < 1 + ft:
         raise UsageError(f"a loop needs at least {1 + ft} frames, got {num_frames}", param="loop")
     window = _window(Canvas(num_frames, h, w, ft), lambda out: out[1:])

@@ -131,6 +131,22 @@ class TrainBatch:
         return self.packed.segments.total
 
 
+MOTION_CAP = 2.0  # latent stds: a token's change counts up to this much in `token_motion`
+
+
+def token_motion(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(N,) how much each token changes to the same place in the latent frame before or after
+    it (the larger; mean |difference| over its features, capped at `MOTION_CAP`), for tokens in
+    the t-major order of `patchify`; 0 throughout for a single frame or a still clip."""
+    t = tokens.float().reshape(num_frames, -1, tokens.shape[-1])  # (T', per frame, D)
+    motion = torch.zeros(t.shape[:2])
+    if num_frames > 1:
+        step = (t[1:] - t[:-1]).abs().mean(-1)  # (T'-1, per frame): frame k -> k+1
+        motion[1:] = step
+        motion[:-1] = torch.maximum(motion[:-1], step)
+    return motion.clamp(max=MOTION_CAP).flatten()
+
+
 def make_batch(
     items: list[Item],
     *,
@@ -154,7 +170,10 @@ def make_batch(
         noise = torch.randn(tokens.shape, generator=generator)
         xs.append(add_noise(tokens, noise, sig))
         targets.append(velocity_target(tokens, noise))
-        weights.append((~mask).float().repeat_interleave(tokens_per_frame))
+        weight = (~mask).float().repeat_interleave(tokens_per_frame)
+        if cfg.motion_weight > 0:
+            weight = weight * (1 + cfg.motion_weight * token_motion(tokens, grid[0]))
+        weights.append(weight)
         positions.append(pos)
         sigmas.append(sig)
         infos.append(SampleInfo(grid, tuple(cfg.patch), int(it.latent.shape[0])))

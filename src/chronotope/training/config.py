@@ -49,6 +49,10 @@ class TrainConfig:
     sigma_std: float = 1.0
     shift: ShiftConfig = field(default_factory=ShiftConfig)
     tasks: TaskMix = field(default_factory=TaskMix)
+    # loss weight of a token = 1 + motion_weight * its change to the neighbouring latent frames
+    # (mean |difference| in latent stds, capped at 2): the few tokens of moving objects, where
+    # speed, direction and count live, count more against a static background (0: plain loss)
+    motion_weight: float = 0.0
     # ---- optimisation ----
     steps: int = 20_000
     minutes: float | None = None  # wall-time bound (None: run all `steps`)
@@ -94,6 +98,7 @@ class TrainConfig:
             ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
             ("caption_dropout", 0 <= self.caption_dropout <= 1, "in [0, 1]"),
             ("sigma_std", self.sigma_std > 0, "> 0"),
+            ("motion_weight", self.motion_weight >= 0, ">= 0 (0: the plain loss)"),
             ("fps", self.fps > 0, "> 0"),
             ("world_clips", self.world_clips >= 0, ">= 0 (0: an endless stream)"),
             ("image_prob", 0 <= self.image_prob <= 1, "in [0, 1]"),
