@@ -151,17 +151,23 @@ def test_scene_change_reads_backgrounds_not_objects():
     assert e.value.param == "transition"
 
 
-def test_cross_fade_goes_from_a_to_b_in_equal_steps():
+def test_cross_fade_eases_from_a_to_b():
     from chronotope.pipeline.tasks import cross_fade
 
     a = np.full((8, 4, 4, 3), 10, np.uint8)
     b = np.full((8, 4, 4, 3), 190, np.uint8)
     out = cross_fade(a, b)
-    # frame k is (k + 1) / 9 of the way: the steps a -> out[0] ... out[-1] -> b are all 20
-    assert out.dtype == np.uint8 and out[:, 0, 0, 0].tolist() == [30 + 20 * k for k in range(8)]
+    u = np.arange(1, 9) / 9  # frame k is s((k + 1) / 9) of the way, s = smoothstep
+    expected = [round(10 + 180 * (3 * x**2 - 2 * x**3)) for x in u]
+    assert out.dtype == np.uint8 and out[:, 0, 0, 0].tolist() == expected
+    # the steps a -> out[0] ... out[-1] -> b: symmetric, smallest at both ends, largest mid-way
+    steps = np.diff([10, *out[:, 0, 0, 0].tolist(), 190])
+    assert steps.sum() == 180 and abs(steps[0] - steps[-1]) <= 1
+    assert steps[0] == steps.min() and steps[4] == steps.max() and steps[0] < 180 / 9 < steps[4]
     ramp = (np.arange(8, dtype=np.uint8) * 9)[:, None, None, None] * np.ones_like(a)
     mixed = cross_fade(ramp, b)[:, 0, 0, 0]  # frame by frame: a's frame k with b's frame k
-    assert mixed.tolist() == [round((8 - k) / 9 * 9 * k + (k + 1) / 9 * 190) for k in range(8)]
+    w = 3 * u**2 - 2 * u**3
+    assert mixed.tolist() == [round((1 - w[k]) * 9 * k + w[k] * 190) for k in range(8)]
 
 
 def test_connect_across_scenes_dissolves_two_extensions(tiny_pipe):
