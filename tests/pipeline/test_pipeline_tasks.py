@@ -219,8 +219,9 @@ def test_loop_is_one_circle_of_latent_frames(tiny_pipe):
 def test_loop_period_starts_half_a_latent_frame_into_the_circle(tiny_pipe):
     from chronotope.pipeline.pipeline import _Run, _to_uint8, autocast
 
-    run = _Run(tiny_pipe, steps=1, guidance=1.0, solver="euler", seed=0, callback=None,
-               height=64, width=64)
+    run = _Run(
+        tiny_pipe, steps=1, guidance=1.0, solver="euler", seed=0, callback=None, height=64, width=64
+    )
     vae, ft = tiny_pipe.vae, tiny_pipe.ft
     z = torch.randn(vae.config.latent_channels, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     out = run._decode(z, circle_from=1)  # the causal first frame + a circle of 2 latent frames

@@ -108,15 +108,20 @@ def test_motion_weight_scales_the_loss_weight_of_noisy_tokens(clips, text_encode
 
     cfg = get_preset("test")
     items = _packer(clips, budget=256, buffer=16).next()
-    plain = make_batch(items, cfg=cfg, encode_text=text_encoder.encode,
-                       generator=torch.Generator().manual_seed(3))
-    moved = make_batch(items, cfg=replace(cfg, motion_weight=2.0), encode_text=text_encoder.encode,
-                       generator=torch.Generator().manual_seed(3))
+    plain = make_batch(
+        items, cfg=cfg, encode_text=text_encoder.encode, generator=torch.Generator().manual_seed(3)
+    )
+    moved = make_batch(
+        items,
+        cfg=replace(cfg, motion_weight=2.0),
+        encode_text=text_encoder.encode,
+        generator=torch.Generator().manual_seed(3),
+    )
     # the same draws (noise, masks, sigma): only the weights differ, by 1 + 2 * motion
     assert torch.equal(plain.packed.tokens, moved.packed.tokens)
-    motion = torch.cat([
-        token_motion(patchify(it.latent, (1, 2, 2))[0], it.latent.shape[1]) for it in items
-    ])
+    motion = torch.cat(
+        [token_motion(patchify(it.latent, (1, 2, 2))[0], it.latent.shape[1]) for it in items]
+    )
     assert motion.max() > 0
     torch.testing.assert_close(moved.weight, plain.weight * (1 + 2.0 * motion))
     assert (moved.weight[plain.weight == 0] == 0).all()  # conditioning tokens stay out
