@@ -127,3 +127,27 @@ def test_motion_weight_scales_the_loss_weight_of_noisy_tokens(clips, text_encode
     assert (moved.weight[plain.weight == 0] == 0).all()  # conditioning tokens stay out
     with pytest.raises(UsageError, match="motion-weight"):
         replace(cfg, motion_weight=-1.0).validate()
+
+
+def test_frame_noise_gives_each_latent_frame_its_own_level(clips, text_encoder):
+    from dataclasses import replace
+
+    cfg = replace(get_preset("test"), frame_noise=1.0)
+    items = _packer(clips, budget=256, buffer=16).next()
+    g = torch.Generator().manual_seed(4)
+    batch = make_batch(items, cfg=cfg, encode_text=text_encoder.encode, generator=g)
+    clean = torch.cat([patchify(it.latent, (1, 2, 2))[0] for it in items])
+    recovered = batch.packed.tokens - batch.packed.sigma[:, None] * batch.target
+    torch.testing.assert_close(recovered, clean, atol=1e-5, rtol=0)  # x_sigma - sigma v = x
+    several = 0
+    for it, s, w in zip(
+        items, batch.packed.unpack(batch.packed.sigma), batch.packed.unpack(batch.weight)
+    ):
+        frames = s.reshape(it.latent.shape[1], -1)  # (T', tokens per frame)
+        # one level per latent frame, shared by its tokens; conditioning frames stay at 0
+        assert torch.equal(frames, frames[:, :1].expand_as(frames))
+        assert (s[w == 0] == 0).all() and (s[w > 0] > 0).all()
+        several += int(s[w > 0].unique().numel() > 1)
+    assert several > 0  # clips of several noisy frames get several levels
+    with pytest.raises(UsageError, match="frame-noise"):
+        replace(cfg, frame_noise=1.5).validate()

@@ -165,7 +165,11 @@ def make_batch(
         grid = tuple(int(g) for g in pos[-1] + 1)
         tokens_per_frame = grid[1] * grid[2]
         kind, mask = sample_task(grid[0], generator, cfg.tasks)  # (T'/pt,) bool
-        sigma = shift_sigma(base_sigma[i], shift_for_tokens(it.num_tokens, **shift_kw))
+        level = base_sigma[i]  # one noise level for the clip, or (below) one per latent frame
+        # no draw at all when frame_noise is 0, so the batches of a run without it do not change
+        if cfg.frame_noise > 0 and float(torch.rand((), generator=generator)) < cfg.frame_noise:
+            level = sample_sigma(grid[0], generator, mean=cfg.sigma_mean, std=cfg.sigma_std)
+        sigma = shift_sigma(level, shift_for_tokens(it.num_tokens, **shift_kw))
         sig = per_token_sigma(sigma, mask, tokens_per_frame)  # (N,)
         noise = torch.randn(tokens.shape, generator=generator)
         xs.append(add_noise(tokens, noise, sig))

@@ -53,6 +53,10 @@ class TrainConfig:
     # (mean |difference| in latent stds, capped at 2): the few tokens of moving objects, where
     # speed, direction and count live, count more against a static background (0: plain loss)
     motion_weight: float = 0.0
+    # fraction of clips whose latent frames each draw their own noise level (Diffusion Forcing,
+    # Chen et al. 2024) instead of one for the clip: the model learns to make a frame from
+    # neighbours that are cleaner or noisier than it, not only from clean given frames (0: off)
+    frame_noise: float = 0.0
     # ---- optimisation ----
     steps: int = 20_000
     minutes: float | None = None  # wall-time bound (None: run all `steps`)
@@ -99,6 +103,7 @@ class TrainConfig:
             ("caption_dropout", 0 <= self.caption_dropout <= 1, "in [0, 1]"),
             ("sigma_std", self.sigma_std > 0, "> 0"),
             ("motion_weight", self.motion_weight >= 0, ">= 0 (0: the plain loss)"),
+            ("frame_noise", 0 <= self.frame_noise <= 1, "in [0, 1]"),
             ("fps", self.fps > 0, "> 0"),
             ("world_clips", self.world_clips >= 0, ">= 0 (0: an endless stream)"),
             ("image_prob", 0 <= self.image_prob <= 1, "in [0, 1]"),
