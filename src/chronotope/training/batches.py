@@ -4,7 +4,8 @@
 `token_budget` tokens per step; its state (stream position + the buffered latents) goes into
 every checkpoint, so a resumed run sees exactly the batches an uninterrupted one would.
 `make_batch` turns a pack into model inputs: per-sample logit-normal sigma shifted by the
-sample's own token count, a per-latent-frame task mask, noise, targets and loss weights.
+sample's own token count (or, with `frame_noise`, one per latent frame), a per-latent-frame
+task mask, noise, targets and loss weights (`motion_weight`: moving tokens count more).
 """
 
 from __future__ import annotations
