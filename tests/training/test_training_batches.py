@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -5,6 +7,7 @@ from chronotope.errors import UsageError
 from chronotope.flow import flow_loss
 from chronotope.tokens import patchify
 from chronotope.training import LatentCodec, Packer, build_model, get_preset, make_batch
+from chronotope.training.batches import MOTION_CAP, token_motion
 
 
 def _packer(stream, budget=64, buffer=6):
@@ -86,8 +89,6 @@ def test_batch_loss_is_the_mean_of_each_sample_run_alone(clips, text_encoder):
 
 
 def test_token_motion_weighs_the_tokens_that_change():
-    from chronotope.training.batches import MOTION_CAP, token_motion
-
     lat = torch.zeros(4, 3, 4, 4)  # (C, T', H', W'): 3 latent frames of 2x2 tokens
     lat[:, 1, :2, :2] = 0.5  # the top-left token is lit in frame 1 only
     lat[:, 2, 2:, 2:] = 9.0  # the bottom-right one jumps far in frame 2
@@ -102,10 +103,6 @@ def test_token_motion_weighs_the_tokens_that_change():
 
 
 def test_motion_weight_scales_the_loss_weight_of_noisy_tokens(clips, text_encoder):
-    from dataclasses import replace
-
-    from chronotope.training.batches import token_motion
-
     cfg = get_preset("test")
     items = _packer(clips, budget=256, buffer=16).next()
     plain = make_batch(
@@ -130,8 +127,6 @@ def test_motion_weight_scales_the_loss_weight_of_noisy_tokens(clips, text_encode
 
 
 def test_frame_noise_gives_each_latent_frame_its_own_level(clips, text_encoder):
-    from dataclasses import replace
-
     cfg = replace(get_preset("test"), frame_noise=1.0)
     items = _packer(clips, budget=256, buffer=16).next()
     g = torch.Generator().manual_seed(4)
