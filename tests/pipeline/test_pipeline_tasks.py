@@ -238,6 +238,8 @@ def test_loop_period_starts_half_a_latent_frame_into_the_circle(tiny_pipe):
     assert out.shape[0] == 1 + period
     assert np.array_equal(out[0], frames[0])
     assert np.array_equal(out[1:], frames[start : start + period])
+    with pytest.raises(UsageError, match="latent frame 1"):
+        run._decode(z, circle_from=0)  # a circle through the causal first frame has no period
 
 
 def test_loop_of_a_multiple_of_ft_frames_is_exactly_that_period(tiny_pipe):

@@ -663,6 +663,10 @@ class _Run:
         across latent frames than inside one, `benchmarks/eval_latent_boundaries.py`)."""
         vae = self.pipe.vae
         if circle_from is not None:
+            if circle_from < 1:  # latent frame 0 decodes to one frame, the others to ft
+                raise UsageError(
+                    f"a decoded circle starts at latent frame 1 or later, got {circle_from}"
+                )
             circle = z[:, circle_from:]
             z = torch.cat([z, circle, circle[:, :1]], dim=1)
         z = vae.denormalize(z[None].float())
@@ -674,7 +678,7 @@ class _Run:
         if circle_from is None:
             return frames
         ft = self.pipe.ft
-        head = 1 + (circle_from - 1) * ft if circle_from else 0  # frames before it
+        head = 1 + (circle_from - 1) * ft  # frames before it
         period = circle.shape[1] * ft
         start = head + period + ft // 2  # in the second pass, half a latent frame in
         return np.concatenate([frames[:head], frames[start : start + period]])
