@@ -63,7 +63,8 @@ class DiT(ModelMixin, ConfigMixin):
             raise UsageError(f"rope_scale must be three positive numbers, got {rope_scale}")
         # Patch positions are multiplied by this before RoPE: a model re-cut from coarser
         # patches (`repatch_state`) keeps the distances its attention learned (2 -> 1: 0.5).
-        self._rope_scale = torch.tensor([float(v) for v in rope_scale])
+        scaled = any(float(v) != 1.0 for v in rope_scale)
+        self._rope_scale = torch.tensor([float(v) for v in rope_scale]) if scaled else None
 
         self.x_embed = nn.Linear(self.in_dim, width)
         self.sigma_mlp = nn.Sequential(
@@ -137,7 +138,7 @@ class DiT(ModelMixin, ConfigMixin):
         h = self.x_embed(x)  # (L, W)
         emb, mod, index = self._sigma_conditioning(sigma)  # (U, W), (U, 6, W), (L,)
         ctx = self.text_embed(text)  # (Lt, W)
-        if bool((self._rope_scale != 1).any()):
+        if self._rope_scale is not None:
             positions = positions.float() * self._rope_scale.to(positions.device)
         cos, sin = rope_cos_sin(
             positions,

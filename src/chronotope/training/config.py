@@ -26,7 +26,8 @@ class TrainConfig:
     heads: int | None = None
     patch: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw) over the latent
     # start from these DiT weights instead of a random init (fine-tuning; a fresh optimizer):
-    # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder
+    # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder; with a
+    # `patch` finer than the saved one (dividing it), the saved DiT is re-cut (`repatch_state`)
     init: str | None = None
     # ---- data ----
     data: str = "world"  # "world" (the procedural stream) or a manifest CSV path
