@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from chronotope.eval.metrics import seam_ratio
 from chronotope.eval.suite import _TASK_MOTIONS, HELDOUT_SEED
 from chronotope.eval.tasks import SEAM_MAX
 from chronotope.pipeline import tasks
 from chronotope.pipeline.loading import load_pipeline
+from chronotope.tasks.seams import seam_ratio
 from chronotope.world import generate_clip
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_connect_transition.json"

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from chronotope.data import to_tensor, to_uint8
-from chronotope.eval.metrics import steps
 from chronotope.eval.suite import HELDOUT_SEED
 from chronotope.pipeline.loading import load_pipeline
+from chronotope.tasks.seams import steps
 from chronotope.world import generate_clip
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_latent_boundaries.json"

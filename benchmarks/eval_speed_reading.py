@@ -9,7 +9,7 @@ continuation's speed on the true one (1: reads it; 0: ignores it), the continuat
 the true one (median, and its spread), and the velocity error as `chronotope eval` computes it.
 
     .venv/bin/python benchmarks/eval_speed_reading.py [--cases 24] [--given 5] [--model DIR]
-        [--guidance G] [--early-guidance F]
+        [--guidance G] [--early-guidance F] [--candidates K]
 
 Writes benchmarks/results/eval_speed_reading.json.
 """
@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model folder (default: the bundled one)")
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--early-guidance", type=float, default=None)
+    ap.add_argument("--candidates", type=int, default=None, help="default: the model's")
     args = ap.parse_args()
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
@@ -54,6 +55,7 @@ def main() -> None:
         out = pipe(
             clip.caption, video=clip.frames[: args.given], extend="forward", num_frames=NEW,
             seed=i, guidance=args.guidance, early_guidance=args.early_guidance,
+            candidates=args.candidates,
         ).frames  # fmt: skip
         color = clip.spec.objects[0].color
         truth = physics.truth_positions(clip)[args.given - 1 :]

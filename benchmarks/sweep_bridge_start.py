@@ -41,9 +41,10 @@ def _path_error(out: np.ndarray, clip) -> float:
 
 
 def sweep(model: str | None, starts: list[float], cases: int, seed: int) -> list[dict]:
-    from chronotope.eval.metrics import frame_psnr, seam_ratio
+    from chronotope.eval.metrics import frame_psnr
     from chronotope.eval.suite import _TASK_MOTIONS, HELDOUT_SEED, EvalConfig, _Runner
     from chronotope.pipeline.loading import load_pipeline
+    from chronotope.tasks.seams import seam_ratio
 
     rows = []
     for start in starts:

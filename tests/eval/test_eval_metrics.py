@@ -6,7 +6,8 @@ import pytest
 from chronotope.errors import UsageError
 from chronotope.eval.check import check, load_thresholds, suggest
 from chronotope.eval.detect import detect
-from chronotope.eval.metrics import PSNR_CAP, flicker, frame_psnr, seam_ratio, wrap_ratio
+from chronotope.eval.metrics import PSNR_CAP, flicker, frame_psnr
+from chronotope.tasks.seams import seam_ratio, wrap_ratio
 from chronotope.world import generate_clip
 
 

@@ -98,6 +98,17 @@ def test_extend_cli_output_is_whole_clip(model_dir, tmp_path):
     assert read_video(out).frames.shape[0] == 5 + 7  # --frames: the new part, any count
 
 
+def test_candidates_flag_reaches_the_pipeline(model_dir, tmp_path, capsys):
+    clip = tmp_path / "c.mp4"
+    assert gen(model_dir, "--prompt", "x", "--out", str(clip), "--frames", "5", "--seed", "1") == 0
+    base = ["--prompt", "x", "--video", str(clip), "--extend", "forward", "--frames", "4"]
+    for name, extra in (("a", []), ("b", ["--candidates", "3"])):
+        out = str(tmp_path / f"{name}.mp4")
+        assert gen(model_dir, *base, "--seed", "3", "--out", out, "--json", *extra) == 0
+    metas = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [m["candidates"] for m in metas] == [1, 3]  # the model's default, the flag's
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -196,6 +207,8 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
         (["--prompt", "y", "--shot-seconds", "3000"], "one call makes at most 3,600 s"),
         (["--guidance", "nan"], "--guidance"),
         (["--early-guidance", "-1"], "--early-guidance"),
+        (["--candidates", "0"], "--candidates"),
+        (["--candidates", "17"], "--candidates"),
         (["--memory-budget", "-1"], "--memory-budget"),
         (["--seed", str(2**70)], "--seed"),
         (["--size", "0x0"], "width"),

@@ -157,17 +157,21 @@ def test_cross_fade_eases_from_a_to_b():
     a = np.full((8, 4, 4, 3), 10, np.uint8)
     b = np.full((8, 4, 4, 3), 190, np.uint8)
     out = cross_fade(a, b)
-    u = np.arange(1, 9) / 9  # frame k is s((k + 1) / 9) of the way, s = smoothstep
+    u = np.arange(8) / 7  # frame k is s(k / 7) of the way, s = smoothstep
     expected = [round(10 + 180 * (3 * x**2 - 2 * x**3)) for x in u]
     assert out.dtype == np.uint8 and out[:, 0, 0, 0].tolist() == expected
-    # the steps a -> out[0] ... out[-1] -> b: symmetric, smallest at both ends, largest mid-way
-    steps = np.diff([10, *out[:, 0, 0, 0].tolist(), 190])
+    # unmixed ends: the seams beside the fade are the extensions' own
+    assert out[0, 0, 0, 0] == 10 and out[-1, 0, 0, 0] == 190
+    # the steps inside: symmetric, smallest at both ends, largest mid-way
+    steps = np.diff(out[:, 0, 0, 0].astype(int))
     assert steps.sum() == 180 and abs(steps[0] - steps[-1]) <= 1
-    assert steps[0] == steps.min() and steps[4] == steps.max() and steps[0] < 180 / 9 < steps[4]
+    assert steps[0] == steps.min() and steps[3] == steps.max() and steps[0] < 180 / 7 < steps[3]
     ramp = (np.arange(8, dtype=np.uint8) * 9)[:, None, None, None] * np.ones_like(a)
     mixed = cross_fade(ramp, b)[:, 0, 0, 0]  # frame by frame: a's frame k with b's frame k
     w = 3 * u**2 - 2 * u**3
     assert mixed.tolist() == [round((1 - w[k]) * 9 * k + w[k] * 190) for k in range(8)]
+    one = cross_fade(a[:1], b[:1])[0, 0, 0, 0]  # a one-frame fade is half of each
+    assert one == 100
 
 
 def test_connect_across_scenes_dissolves_two_extensions(tiny_pipe):

@@ -69,6 +69,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is decided (default: the model's; 1 = plain guidance throughout; a --loop always "
         "gets plain guidance)",
     )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        metavar="K",
+        help="sample each window with a seam (an extension, a connect, an image-to-video, a "
+        "long video's later windows) K times and keep the one whose seams look most like its "
+        "other frame steps (default: the model's; 1 = once; costs K times those windows)",
+    )
     p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
     p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")
     p.add_argument("--image", type=Path, help="image-to-video: the first frame")
@@ -176,6 +184,7 @@ def _check_combinations(args: argparse.Namespace) -> None:
             guidance=args.guidance,
             seed=args.seed,
             early_guidance=args.early_guidance,
+            candidates=args.candidates,
         )
         ChronotopePipeline.check_task(
             args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
@@ -243,6 +252,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             steps=args.steps,
             guidance=args.guidance,
             early_guidance=args.early_guidance,
+            candidates=args.candidates,
             seed=args.seed,
             solver=args.solver,
             negative_prompt=args.negative_prompt,

@@ -1,8 +1,7 @@
-"""Frame-level video metrics with no networks: steps, seams, flicker, motion, PSNR.
+"""Frame-level video metrics with no networks: flicker, motion, PSNR, SSIM.
 
-All intensities are in [0, 1] (uint8 / 255). A *step* is the mean absolute difference between
-consecutive frames; a seam (where two pieces of a task's output meet) is judged against the
-median step elsewhere in the same video, so the figure is scale-free and needs no reference.
+All intensities are in [0, 1] (uint8 / 255). Steps, seams and a loop's wrap are in
+`chronotope.tasks.seams` (the pipeline judges its candidate samples with them too).
 """
 
 from __future__ import annotations
@@ -14,31 +13,6 @@ from chronotope.autoencoder.metrics import psnr, ssim
 from chronotope.eval.detect import Detection
 
 PSNR_CAP = 100.0  # dB reported for identical frames (JSON has no infinity)
-
-
-def steps(frames: np.ndarray) -> np.ndarray:
-    """(T-1,) mean |frame[t+1] - frame[t]| in [0, 1]."""
-    x = frames.astype(np.float32) / 255.0
-    return np.abs(np.diff(x, axis=0)).mean(axis=(1, 2, 3))
-
-
-def seam_ratio(frames: np.ndarray, seam: int) -> float:
-    """Step into frame `seam` (from seam-1) over the median of every other step.
-
-    1 means the seam is as smooth as the rest; a cut or a jump shows as a large ratio.
-    """
-    s = steps(frames)
-    if not 1 <= seam < len(frames) or len(s) < 2:
-        raise ValueError(f"seam {seam} needs frames on both sides of it ({len(frames)} frames)")
-    others = np.delete(s, seam - 1)
-    return float(s[seam - 1] / max(float(np.median(others)), 1e-6))
-
-
-def wrap_ratio(frames: np.ndarray) -> float:
-    """Step from the last frame back to the first, over the median step: a loop's seam."""
-    s = steps(frames)
-    wrap = np.abs(frames[0].astype(np.float32) - frames[-1].astype(np.float32)).mean() / 255.0
-    return float(wrap / max(float(np.median(s)), 1e-6))
 
 
 def object_mask(shape: tuple[int, int], dets: list[Detection], margin: int = 2) -> np.ndarray:

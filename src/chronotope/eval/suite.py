@@ -20,8 +20,9 @@ from chronotope.errors import UsageError
 from chronotope.eval import adherence, physics, tasks
 from chronotope.eval.detect import detect
 from chronotope.eval.groundtruth import parse_floor
-from chronotope.eval.metrics import flicker, frame_psnr, steps, video_ssim
+from chronotope.eval.metrics import flicker, frame_psnr, video_ssim
 from chronotope.eval.tracks import track
+from chronotope.tasks.seams import steps
 from chronotope.world import generate_clip, scene_from_prompt
 
 HELDOUT_SEED = 10**9  # world seeds far above any training seed: held-out clips

@@ -2,7 +2,7 @@
 
 Each check takes `gen(prompt, **pipeline_kwargs) -> frames` (the pipeline with the run's steps and
 seed bound), runs one task on a world clip and returns its figures plus a `pass` flag. Seams are
-judged against the video's own median step (metrics.seam_ratio), so no reference is needed.
+judged against the video's own median step (`chronotope.tasks.seams`), so no reference is needed.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import numpy as np
 
 from chronotope.eval.adherence import dominant_color
 from chronotope.eval.detect import detect
-from chronotope.eval.metrics import frame_psnr, seam_ratio, steps, wrap_ratio
+from chronotope.eval.metrics import frame_psnr
 from chronotope.eval.physics import truth_positions
 from chronotope.eval.tracks import track
+from chronotope.tasks.seams import seam_ratio, steps, wrap_ratio
 from chronotope.world import COLORS, WorldClip
 
 Gen = Callable[..., np.ndarray]

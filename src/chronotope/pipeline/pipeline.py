@@ -32,7 +32,11 @@ from chronotope.pipeline import tasks
 from chronotope.pipeline.conditions import Condition, as_clip, as_image, as_pair
 from chronotope.pipeline.sampler import Job, sample_jobs
 from chronotope.tasks.canvas import latent_frames
+from chronotope.tasks.seams import seam_discontinuity, seam_positions, wrap_discontinuity
 from chronotope.utils.precision import autocast
+
+# candidate i of a window samples with seed + i * this (far from the windows' own seed + index)
+CANDIDATE_SEED_STRIDE = 1_000_003
 
 FrameSink = Callable[[np.ndarray], None]
 
@@ -75,8 +79,10 @@ class ChronotopePipeline(DiffusionPipeline):
         early_rescale: float = 0.5,
         restyle_guidance: float | None = None,
         dissolve_above: float = 0.05,
+        seam_candidates: int = 1,
     ):
         super().__init__()
+        rq.check_numbers(candidates=seam_candidates)
         if not 0.0 < bridge_start <= 1.0:
             raise UsageError(f"bridge_start must be in (0, 1], got {bridge_start}")
         rq.check_numbers(early_guidance=early_guidance)
@@ -111,6 +117,7 @@ class ChronotopePipeline(DiffusionPipeline):
             early_rescale=early_rescale,
             restyle_guidance=restyle_guidance,
             dissolve_above=dissolve_above,
+            seam_candidates=seam_candidates,
         )
         self._text_encoder: TextEncoder | None = None
         self.autocast = (
@@ -173,10 +180,12 @@ class ChronotopePipeline(DiffusionPipeline):
         num_frames: int,
         guidance: float | None = None,
         kept_frames: int = 0,
+        candidates: int | None = None,
     ) -> rq.MemoryEstimate:
         """Raise `UsageError` / `MemoryBudgetError` unless the request can run; returns the
         memory estimate of its largest window plus `kept_frames` output frames held in memory
-        (a long call without a `frame_sink` returns all its frames at once)."""
+        (a long call without a `frame_sink` returns all its frames at once) and `candidates`
+        samples of a window drawn together (default: the model's `seam_candidates`)."""
         rq.check_size(width, height, self.fs)
         rq.check_frames(num_frames, self.ft)
         window = min(num_frames, self.config.window_frames)
@@ -184,7 +193,7 @@ class ChronotopePipeline(DiffusionPipeline):
         p = self.transformer.config.patch
         tokens = (
             latent_frames(window, self.ft) // p[0] * (h // self.fs // p[1]) * (w // self.fs // p[2])
-        )
+        ) * int(self.config.seam_candidates if candidates is None else candidates)
         cfg = self.transformer.config
         estimate = rq.estimate_memory(
             tokens=tokens,
@@ -258,6 +267,7 @@ class ChronotopePipeline(DiffusionPipeline):
         solver: str | None = None,
         negative_prompt: str | None = None,
         early_guidance: float | None = None,
+        candidates: int | None = None,
         callback: Callable[[int, int], None] | None = None,
         frame_sink: FrameSink | None = None,
     ) -> GenerationOutput:
@@ -276,6 +286,12 @@ class ChronotopePipeline(DiffusionPipeline):
         "dissolve" (A continued and B led into, each from its own frames, cross-faded; the
         prompt does not steer it) or "auto" (the default): a dissolve where A's end and B's
         start show different scenes (`tasks.scene_change` above the model's `dissolve_above`).
+        `candidates` (default: the model's `seam_candidates`): a window whose known frames meet
+        generated ones (an extension, a connect, an image-to-video, a long video's later
+        windows) is sampled that many times, with seeds seed + i * CANDIDATE_SEED_STRIDE, in one
+        packed solver run, and the sample whose seams look most like its other frame steps
+        (`tasks.seams.seam_discontinuity`) is kept. It costs that many times the sampling and
+        decoding of such windows; 1 samples once.
         """
         t0 = time.perf_counter()
         cfg = self.config
@@ -287,7 +303,9 @@ class ChronotopePipeline(DiffusionPipeline):
             guidance=guidance,
             seed=seed,
             early_guidance=early_guidance,
+            candidates=candidates,
         )
+        candidates = int(cfg.seam_candidates if candidates is None else candidates)
         fps = float(cfg.fps if fps is None else fps)
         steps = int(cfg.steps if steps is None else steps)
         guidance_given = guidance is not None
@@ -342,6 +360,7 @@ class ChronotopePipeline(DiffusionPipeline):
             num_frames=total,
             guidance=guidance,
             kept_frames=0 if frame_sink is not None else total * len(prompts),
+            candidates=candidates,
         )
         image, last_image, video, connect = (
             self._fit(x, height, width) for x in (image, last_image, video, connect)
@@ -357,6 +376,7 @@ class ChronotopePipeline(DiffusionPipeline):
             width=width,
             negative=negative_prompt or "",
             early_guidance=early_guidance,
+            candidates=candidates,
         )
         ctx = cfg.context_frames
         if extending:
@@ -419,6 +439,7 @@ class ChronotopePipeline(DiffusionPipeline):
             steps=steps,
             guidance=guidance,
             early_guidance=early_guidance,
+            candidates=candidates,
             transition=transition if connect is not None else None,
             solver=solver,
             seed=seed,
@@ -572,10 +593,10 @@ class _Run:
 
     def __init__(
         self, pipe: ChronotopePipeline, *, steps, guidance, solver, seed, callback, height, width,
-        negative: str = "", early_guidance: float = 1.0,
+        negative: str = "", early_guidance: float = 1.0, candidates: int = 1,
     ):  # fmt: skip
         self.pipe, self.steps, self.guidance, self.solver = pipe, steps, guidance, solver
-        self.early_guidance = early_guidance
+        self.early_guidance, self.candidates = early_guidance, candidates
         self.negative = negative  # the prompt guidance steers away from ("": unconditional)
         self.seed, self.callback, self.height, self.width = seed, callback, height, width
         self.gen_hw = pipe._padded(height, width)
@@ -602,13 +623,22 @@ class _Run:
             # cross-faded canvas, noised to `bridge_start`, not from pure noise
             bridged = canvas.bridged_latents() & (start == 1.0)
             start = np.where(bridged, pipe.config.bridge_start, start)
-        job = Job(
-            z_ref=z_ref,
-            start=torch.from_numpy(start),
-            text=text[0],
-            seed=self.seed + self.windows,
-            circle_from=window.circle_from,
-        )
+        # a window with a seam (known frames beside generated ones) may draw several samples
+        # and keep the one whose seams look most like its other steps; candidate 0 is the
+        # window's own seed, so one candidate is the plain call
+        looped = window.circle_from is not None
+        k = self.candidates if looped or seam_positions(canvas.known) else 1
+        seed = self.seed + self.windows
+        jobs = [
+            Job(
+                z_ref=z_ref,
+                start=torch.from_numpy(start),
+                text=text[0],
+                seed=seed + i * CANDIDATE_SEED_STRIDE,
+                circle_from=window.circle_from,
+            )
+            for i in range(k)
+        ]
         self.windows += 1
         bar = pipe.progress_bar(total=self.steps)
 
@@ -617,9 +647,9 @@ class _Run:
             if self.callback is not None:
                 self.callback(i, n)
 
-        (z,) = sample_jobs(
+        zs = sample_jobs(
             pipe.transformer,
-            [job],
+            jobs,
             uncond_text=text[1],
             steps=self.steps,
             guidance=self.guidance,
@@ -632,15 +662,31 @@ class _Run:
             early_rescale=pipe.config.early_rescale,
         )
         bar.close()
-        decoded = self._decode(z, circle_from=window.circle_from)
-        # given frames go back bit-exactly; the decoder's error beside them fades over
-        # `seam_feather` frames instead of jumping at the seam (Canvas.splice)
-        decoded = canvas.splice(decoded, feather=pipe.config.seam_feather)
-        decoded = decoded[:, : self.height, : self.width]
+        best, best_score = None, float("inf")
+        for z in zs:
+            decoded = self._decode(z, circle_from=window.circle_from)
+            # given frames go back bit-exactly; the decoder's error beside them fades over
+            # `seam_feather` frames instead of jumping at the seam (Canvas.splice)
+            decoded = canvas.splice(decoded, feather=pipe.config.seam_feather)
+            decoded = decoded[:, : self.height, : self.width]
+            score = self._seam_score(decoded, canvas.known, window.circle_from) if k > 1 else 0
+            if score < best_score:
+                best, best_score = decoded, score
+        decoded = best
         canvas_out = window.canvas  # unpadded canvas: known frames at the output size
         if canvas_out is not canvas:
             decoded = canvas_out.splice(decoded)
         return window.assemble(decoded)
+
+    def _seam_score(self, frames: np.ndarray, known: np.ndarray, circle_from: int | None) -> float:
+        """How far a window's worst seam is from an ordinary step (0: as smooth as the rest):
+        its seams between known and generated frames, and a loop's wrap (the circle's frames,
+        after the causal head, played around)."""
+        score = seam_discontinuity(frames, known)
+        if circle_from is not None:
+            head = 1 + (circle_from - 1) * self.pipe.ft  # the pixel frames before the circle
+            score = max(score, wrap_discontinuity(frames[head:]))
+        return score
 
     def _encode(self, canvas) -> torch.Tensor:
         vae = self.pipe.vae

@@ -9,6 +9,7 @@ nearest valid values and the estimate.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from chronotope.errors import MemoryBudgetError, UsageError
@@ -50,6 +51,8 @@ def check_size(width: int, height: int, multiple: int) -> None:
 # The longest output one call makes (an hour at any fps): far beyond the minute a multi-shot
 # video needs, and it turns a typo (`--seconds 1e9`) into an error instead of a run for ever.
 MAX_SECONDS = 3600.0
+# samples of one window drawn to choose the smoothest seams from (each costs a full sampling)
+MAX_CANDIDATES = 16
 
 
 def check_length(num_frames: int, fps: float) -> None:
@@ -71,6 +74,7 @@ def check_numbers(
     guidance: float | None = None,
     seed: int | None = None,
     early_guidance: float | None = None,
+    candidates: int | None = None,
 ) -> None:
     """The scalar settings of a call, where given: a 0 or NaN is an error, never a default."""
     if steps is not None and not (isinstance(steps, int) or float(steps).is_integer()):
@@ -88,6 +92,13 @@ def check_numbers(
     if early_guidance is not None and not (math.isfinite(early_guidance) and early_guidance >= 0):
         raise UsageError(
             f"early_guidance must be a number >= 0, got {early_guidance}", param="early_guidance"
+        )
+    if candidates is not None and not (
+        isinstance(candidates, numbers.Integral) and 1 <= candidates <= MAX_CANDIDATES
+    ):
+        raise UsageError(
+            f"candidates must be a whole number in [1, {MAX_CANDIDATES}], got {candidates}",
+            param="candidates",
         )
     if seed is not None and not -(2**63) <= seed < 2**63:
         raise UsageError(f"seed must fit in 64 bits, got {seed}", param="seed")

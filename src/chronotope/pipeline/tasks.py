@@ -144,11 +144,14 @@ def connect_transition(a: np.ndarray, b: np.ndarray, transition: str, above: flo
 
 def cross_fade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Frames (T,H,W,3) that go from `a` to `b` with an eased weight: frame k is s(u) of b, u =
-    (k+1)/(T+1), s(u) = 3u^2 - 2u^3 (smoothstep). The fade's rate starts and ends at zero, so
-    it picks up from the clip before (ending where `a` starts) and hands over to the clip after
-    (starting where `b` ends) without a jump in the rate of change, which a linear fade has at
-    both ends (two-scene connects within the eval's 2x seam rule: 22 of 28 against 19 of 28)."""
-    u = np.arange(1, len(a) + 1, dtype=np.float32) / (len(a) + 1)
+    k/(T-1) (one frame: u = 1/2), s(u) = 3u^2 - 2u^3 (smoothstep). The first frame is `a`'s and
+    the last `b`'s, unmixed, so the seams beside the fade are the two extensions' own seams
+    (the clip before into `a`'s first frame, `b`'s last into the clip after: each window's
+    candidates were chosen for them), and the fade's rate is zero at both ends, so the blend
+    picks up and hands over without a jump in the rate of change. Two-scene connects within the
+    eval's 2x seam rule: `benchmarks/eval_seam_candidates.py` (model card)."""
+    n = len(a)
+    u = np.arange(n, dtype=np.float32) / (n - 1) if n > 1 else np.full(1, 0.5, np.float32)
     w = (u * u * (3 - 2 * u))[:, None, None, None]
     return np.round((1 - w) * a.astype(np.float32) + w * b.astype(np.float32)).astype(np.uint8)
 
