@@ -6,7 +6,13 @@ import pytest
 
 from chronotope.errors import UsageError
 from chronotope.pipeline.pipeline import CANDIDATE_SEED_STRIDE
-from chronotope.tasks.seams import seam_discontinuity, seam_positions, seam_ratio, steps
+from chronotope.tasks.seams import (
+    moving_seams,
+    seam_discontinuity,
+    seam_positions,
+    seam_ratio,
+    steps,
+)
 
 
 def _ramp(n: int, jump_at: int | None = None, jump: float = 0.0) -> np.ndarray:
@@ -63,16 +69,33 @@ def test_candidates_keep_the_sample_with_the_smoothest_seam(tiny_pipe):
     assert np.array_equal(alone[0].frames, plain)
 
 
-def test_windows_without_a_seam_are_sampled_once(tiny_pipe, monkeypatch):
+def test_windows_with_no_moving_seam_are_sampled_once(tiny_pipe, monkeypatch):
     import chronotope.pipeline.pipeline as pl
 
     sizes = []
     real = pl.sample_jobs
     monkeypatch.setattr(pl, "sample_jobs", lambda t, jobs, **kw: sizes.append(len(jobs)) or real(t, jobs, **kw))  # fmt: skip
-    a = tiny_pipe("x", num_frames=5, width=64, height=64, seed=0, candidates=4).frames
+    kw = dict(width=64, height=64, seed=0, candidates=4)
+    a = tiny_pipe("x", num_frames=5, **kw).frames
     assert sizes == [1]  # text-to-video: nothing given, no seam
-    tiny_pipe("x", image=a[0], num_frames=5, width=64, height=64, seed=0, candidates=4)
-    assert sizes == [1, 4]  # the given first frame meets generated ones
+    tiny_pipe("x", image=a[0], num_frames=5, **kw)
+    assert sizes == [1, 1]  # one given image sets no pace to continue
+    tiny_pipe("x", video=a, extend="forward", num_frames=4, **kw)
+    assert sizes == [1, 1, 4]  # a given clip in motion meets generated frames
+    tiny_pipe("x", num_frames=8, loop=True, **kw)
+    assert sizes == [1, 1, 4, 4]  # a loop's circle: its wrap is judged
+
+
+def test_moving_seams_need_a_given_side_in_motion():
+    frames = _ramp(10)
+    known = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0], bool)
+    # seam 3: three moving known frames before it; 7 and 8: a lone known frame (no pace)
+    assert seam_positions(known) == [3, 7, 8] and moving_seams(frames, known) == [3]
+    held = frames.copy()
+    held[:3] = frames[0]  # the same frame three times: a held image sets no pace either
+    assert moving_seams(held, known) == []
+    after = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1], bool)  # given frames after the new ones
+    assert moving_seams(frames, after) == [6]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, 17])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from chronotope.data import fit_frames
 from chronotope.errors import MemoryBudgetError, UsageError
 from chronotope.pipeline import ChronotopePipeline
 from chronotope.pipeline.sampler import Job, sample_jobs
@@ -462,6 +463,17 @@ def test_condition_of_an_off_grid_size_sets_the_nearest_size_below(tiny_pipe):
     assert out.shape == (5, 64, 96, 3)
 
 
+@pytest.mark.parametrize("hw", [(7, 5), (40, 12), (24, 4400)])
+def test_condition_outside_every_output_size_gives_the_models_size(tiny_pipe, hw):
+    """A 7x5 image rounds to 8x8, and 4400 px is over 4096: no size fits, so the output takes
+    the model's own size (the image is scaled to cover it) instead of an error about a size
+    the user never asked for."""
+    image = np.random.default_rng(0).integers(0, 255, (*hw, 3), dtype=np.uint8)
+    out = tiny_pipe("x", image=image, num_frames=5, seed=0)
+    assert out.frames.shape == (5, 64, 112, 3)  # the tiny pipeline's 112x64
+    assert np.array_equal(out.frames[0], fit_frames(image, 112, 64))
+
+
 @pytest.mark.parametrize("length", [6, 11])
 def test_restyle_of_any_length_keeps_it(tiny_pipe, clip, length):
     source = np.concatenate([clip, clip[::-1]])[:length]  # not of the form 1 + k*ft
@@ -599,3 +611,25 @@ def test_negative_prompt_replaces_the_unconditional_branch(tiny_pipe, clip):
     assert np.abs(clip.astype(int) - plain).max() > 4  # guidance does change the default
     with pytest.raises(UsageError, match="negative_prompt must be a string"):
         tiny_pipe(prompt, num_frames=9, negative_prompt=["x"])
+
+
+def test_images_of_a_video_longer_than_a_window_are_its_first_and_last_frames(tiny_pipe, clip):
+    """Longer than a window (17 frames here), image-to-video is windowed like a long video: the
+    first window starts on the image, the last ends on the last image (neither is dropped)."""
+    out = tiny_pipe("x", image=clip[0], last_image=clip[8], num_frames=29, seed=2)
+    assert out.metadata["task"] == "long" and out.frames.shape[0] == 29
+    assert np.array_equal(out.frames[0], clip[0])
+    assert np.array_equal(out.frames[-1], clip[8])
+    first = tiny_pipe("x", image=clip[0], num_frames=29, seed=2).frames
+    assert np.array_equal(first[0], clip[0]) and not np.array_equal(first[-1], clip[8])
+    last = tiny_pipe("x", last_image=clip[8], num_frames=29, seed=2).frames
+    assert np.array_equal(last[-1], clip[8]) and not np.array_equal(last[0], clip[0])
+
+
+def test_a_loop_longer_than_a_window_streams_after_its_bridge(tiny_pipe):
+    kept = tiny_pipe("x", num_frames=24, loop=True, seed=3)
+    assert kept.metadata["task"] == "long+loop"
+    chunks = []
+    sunk = tiny_pipe("x", num_frames=24, loop=True, seed=3, frame_sink=chunks.append)
+    assert len(sunk.frames) == 0 and sunk.metadata["frames"] == len(kept.frames)
+    assert np.array_equal(np.concatenate(chunks), kept.frames)

@@ -48,6 +48,9 @@ def test_text_to_video_and_extend_through_the_pipeline(tmp_path):
         longer = frames_of(client.videos.download_content(ext.id).content)
         assert longer.shape == (17, 64, 112, 3)  # the source's 9 frames + 8 new
         assert np.abs(longer[:9].astype(int) - frames).mean() < 4  # the source comes first
+        # submitted as the source's "1" + 1 s; done, the file's 17 frames at 8 fps
+        assert ext.seconds == "2" and done.seconds == "2.125"
+        assert client.videos.retrieve(video.id).seconds == "1"  # a create keeps its request
 
 
 def test_huge_seconds_are_refused_at_submit_not_run_forever(tmp_path):
@@ -84,6 +87,7 @@ def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
         assert done.status == "completed", done.error
         frames = frames_of(client.videos.download_content(video.id).content)
         assert frames.shape == (5, 136, 168, 3)
+        assert done.seconds == "0.625"  # 5 frames at the pipeline's 8 fps
 
 
 def test_a_cancelled_job_stops_within_a_solver_step():

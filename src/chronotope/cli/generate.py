@@ -73,9 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--candidates",
         type=int,
         metavar="K",
-        help="sample each window with a seam (an extension, a connect, an image-to-video, a "
-        "long video's later windows) K times and keep the one whose seams look most like its "
-        "other frame steps (default: the model's; 1 = once; costs K times those windows)",
+        help="sample each window where a given clip meets new frames (an extension, a connect, "
+        "a long video's later windows) and a loop's circle K times and keep the one whose seams "
+        "look most like its other frame steps (default: the model's; 1 = once; costs K times "
+        "those windows)",
     )
     p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
     p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")

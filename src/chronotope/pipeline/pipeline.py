@@ -32,7 +32,7 @@ from chronotope.pipeline import tasks
 from chronotope.pipeline.conditions import Condition, as_clip, as_image, as_pair
 from chronotope.pipeline.sampler import Job, sample_jobs
 from chronotope.tasks.canvas import latent_frames
-from chronotope.tasks.seams import seam_discontinuity, seam_positions, wrap_discontinuity
+from chronotope.tasks.seams import moving_seams, seam_discontinuity, wrap_discontinuity
 from chronotope.utils.precision import autocast
 
 # candidate i of a window samples with seed + i * this (far from the windows' own seed + index)
@@ -286,9 +286,10 @@ class ChronotopePipeline(DiffusionPipeline):
         "dissolve" (A continued and B led into, each from its own frames, cross-faded; the
         prompt does not steer it) or "auto" (the default): a dissolve where A's end and B's
         start show different scenes (`tasks.scene_change` above the model's `dissolve_above`).
-        `candidates` (default: the model's `seam_candidates`): a window whose known frames meet
-        generated ones (an extension, a connect, an image-to-video, a long video's later
-        windows) is sampled that many times, with seeds seed + i * CANDIDATE_SEED_STRIDE, in one
+        `candidates` (default: the model's `seam_candidates`): a window where given frames in
+        motion meet generated ones (an extension, a connect, a long video's later windows; not
+        an image-to-video: one given frame sets no pace) or a loop's circle is sampled that
+        many times, with seeds seed + i * CANDIDATE_SEED_STRIDE, in one
         packed solver run, and the sample whose seams look most like its other frame steps
         (`tasks.seams.seam_discontinuity`) is kept. It costs that many times the sampling and
         decoding of such windows; 1 samples once.
@@ -326,11 +327,14 @@ class ChronotopePipeline(DiffusionPipeline):
         last_image = as_image(last_image, fps=fps, name="last_image")
         video = as_clip(video, fps=fps, name="video")
         connect = as_pair(connect, fps=fps, name="connect")
-        # default size: the conditions' own, rounded down to the VAE's grid (they are resized)
+        # default size: the conditions' own, rounded down to the VAE's grid (they are resized);
+        # a condition too small or too large for any output size gives the model's own
         ref = [
             v and max(self.fs, v - v % self.fs)
             for v in self._reference_size(image, last_image, video, connect)
         ]
+        if any(v is not None and not rq.MIN_SIDE <= v <= rq.MAX_SIDE for v in ref):
+            ref = [None, None]
         width = width if width is not None else ref[0] or cfg.width
         height = height if height is not None else ref[1] or cfg.height
         restyling = video is not None and extend is None
@@ -396,7 +400,9 @@ class ChronotopePipeline(DiffusionPipeline):
                 out = run.one(prompts[0], tasks.connect(*connect, new, self.ft, ctx // self.ft))
         elif len(prompts) > 1 or total > cfg.window_frames:
             task = "multi-shot" if len(prompts) > 1 else "long"
-            out = run.long(prompts, total, ctx, frame_sink)
+            # a loop's bridge back needs the whole clip: it is streamed after the bridge
+            sink = None if loop else frame_sink
+            out = run.long(prompts, total, ctx, sink, image=image, last_image=last_image)
         elif loop and image is None and last_image is None:
             task = "loop"  # one window whose frames form a circle: a true wrap
             out = run.one(prompts[0], tasks.loop(total, height, width, self.ft))
@@ -623,11 +629,12 @@ class _Run:
             # cross-faded canvas, noised to `bridge_start`, not from pure noise
             bridged = canvas.bridged_latents() & (start == 1.0)
             start = np.where(bridged, pipe.config.bridge_start, start)
-        # a window with a seam (known frames beside generated ones) may draw several samples
-        # and keep the one whose seams look most like its other steps; candidate 0 is the
-        # window's own seed, so one candidate is the plain call
+        # a window with a seam whose given side moves (a clip beside generated frames) or a
+        # loop's circle may draw several samples and keep the one whose seams look most like
+        # its other steps; candidate 0 is the window's own seed, so one is the plain call
         looped = window.circle_from is not None
-        k = self.candidates if looped or seam_positions(canvas.known) else 1
+        seams = moving_seams(canvas.frames, canvas.known)
+        k = self.candidates if looped or seams else 1
         seed = self.seed + self.windows
         jobs = [
             Job(
@@ -669,7 +676,9 @@ class _Run:
             # `seam_feather` frames instead of jumping at the seam (Canvas.splice)
             decoded = canvas.splice(decoded, feather=pipe.config.seam_feather)
             decoded = decoded[:, : self.height, : self.width]
-            score = self._seam_score(decoded, canvas.known, window.circle_from) if k > 1 else 0
+            score = (
+                self._seam_score(decoded, canvas.known, seams, window.circle_from) if k > 1 else 0
+            )
             if score < best_score:
                 best, best_score = decoded, score
         decoded = best
@@ -678,11 +687,11 @@ class _Run:
             decoded = canvas_out.splice(decoded)
         return window.assemble(decoded)
 
-    def _seam_score(self, frames: np.ndarray, known: np.ndarray, circle_from: int | None) -> float:
+    def _seam_score(self, frames, known, seams: list[int], circle_from: int | None) -> float:
         """How far a window's worst seam is from an ordinary step (0: as smooth as the rest):
-        its seams between known and generated frames, and a loop's wrap (the circle's frames,
+        its `seams` between known and generated frames, and a loop's wrap (the circle's frames,
         after the causal head, played around)."""
-        score = seam_discontinuity(frames, known)
+        score = seam_discontinuity(frames, known, seams)
         if circle_from is not None:
             head = 1 + (circle_from - 1) * self.pipe.ft  # the pixel frames before the circle
             score = max(score, wrap_discontinuity(frames[head:]))
@@ -784,12 +793,14 @@ class _Run:
         return np.concatenate(out)
 
     def long(
-        self, prompts, per_shot: int, ctx: int, sink, clip: np.ndarray | None = None
-    ) -> np.ndarray:
+        self, prompts, per_shot: int, ctx: int, sink, clip: np.ndarray | None = None,
+        image: np.ndarray | None = None, last_image: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """Windowed extension with overlap: each window pins the last frames of the previous one,
         so memory stays flat in length. A new shot (prompt) starts a fresh window: a cut. With
-        `clip`, the first shot continues that clip instead of starting from text. Frames go to
-        `sink` as they are made."""
+        `clip`, the first shot continues that clip instead of starting from text; with `image`
+        its first window starts on it, and with `last_image` its last window ends on it (one
+        shot). Frames go to `sink` as they are made."""
         pipe = self.pipe
         ft, window = pipe.ft, pipe.config.window_frames
         kept: list[np.ndarray] = []
@@ -801,7 +812,11 @@ class _Run:
         for shot, prompt in enumerate(prompts):
             if clip is None or shot > 0:
                 first = min(per_shot, window)
-                clip = self.one(prompt, tasks.text_to_video(first, *self.gen_hw, ft))
+                if image is not None and shot == 0:
+                    start = tasks.image_to_video(first, self.height, self.width, ft, image, None)
+                else:
+                    start = tasks.text_to_video(first, *self.gen_hw, ft)
+                clip = self.one(prompt, start)
                 emit(clip)
                 done = len(clip)
             else:
@@ -809,7 +824,10 @@ class _Run:
             while done < per_shot:
                 tail = tasks.tail_len(len(clip), ft, ctx // ft)
                 new = pipe._mult(min(per_shot - done, window - tail))
-                out = self.one(prompt, tasks.extend_forward(clip[-tail:], new, ft, ctx // ft))
+                last = last_image if done + new >= per_shot else None  # the final window
+                out = self.one(
+                    prompt, tasks.extend_forward(clip[-tail:], new, ft, ctx // ft, last_image=last)
+                )
                 emit(out[tail:])
                 done += new
                 clip = out[-tail:]  # only the context is kept

@@ -88,10 +88,22 @@ def _head(clip: np.ndarray, ft: int, context: int) -> np.ndarray:
     return np.concatenate([clip, np.repeat(clip[-1:], n - len(clip), axis=0)])  # hold short clips
 
 
-def extend_forward(clip: np.ndarray, new_frames: int, ft: int, context: int) -> Window:
-    """`new_frames` (a multiple of ft) after the clip, continuing its last 1 + c*ft frames."""
+def extend_forward(
+    clip: np.ndarray,
+    new_frames: int,
+    ft: int,
+    context: int,
+    last_image: np.ndarray | None = None,
+) -> Window:
+    """`new_frames` (a multiple of ft) after the clip, continuing its last 1 + c*ft frames; with
+    `last_image`, the new frames end on it (held over the last latent frame, as in
+    `image_to_video`)."""
     tail = clip[len(clip) - tail_len(len(clip), ft, context) :]
     canvas = Canvas(len(tail) + new_frames, *clip.shape[1:3], ft).place(tail, 0)
+    if last_image is not None:
+        if new_frames < ft:
+            raise UsageError(f"a last image needs at least {ft} new frames", param="frames")
+        canvas.place(np.repeat(last_image[None], ft, axis=0), canvas.num_frames - ft)
     return _window(canvas, lambda out: np.concatenate([clip, out[len(tail) :]]))
 
 

@@ -208,13 +208,14 @@ class JobStore:
     def set_progress(self, video_id: str, progress: int) -> bool:
         return self._update(video_id, "progress = ?", (progress,))
 
-    def complete(self, video_id: str, expires_at: int | None) -> bool:
+    def complete(self, video_id: str, expires_at: int | None, seconds: str | None = None) -> bool:
+        """Mark a job done; `seconds`, where given, replaces the length it was submitted with."""
         now = int(time.time())
-        return self._update(
-            video_id,
-            "status = 'completed', progress = 100, completed_at = ?, expires_at = ?",
-            (now, expires_at),
-        )
+        sql = "status = 'completed', progress = 100, completed_at = ?, expires_at = ?"
+        args: tuple = (now, expires_at)
+        if seconds is not None:
+            sql, args = sql + ", seconds = ?", (*args, seconds)
+        return self._update(video_id, sql, args)
 
     def fail(self, video_id: str, code: str, message: str) -> bool:
         return self._update(

@@ -18,10 +18,12 @@ from chronotope.serve.config import ServeConfig
 from chronotope.serve.engine import Engine, GenerationRequest
 from chronotope.serve.files import JobFiles
 from chronotope.serve.store import Job, JobStore
+from chronotope.serve.submit import fmt_seconds
 
 log = logging.getLogger("chronotope.serve")
 
 SWEEP_EVERY_S = 600.0  # how often expired outputs are deleted
+SOURCE_TASKS = ("remix", "edit", "extend")  # videos made from another video
 
 
 class _Stopping(Exception):
@@ -134,7 +136,13 @@ class JobRunner:
             media.write_spritesheet(self.files.output(job.id, "spritesheet"), frames)
             keep = self.config.retention_s
             expires = int(time.time()) + keep if keep > 0 else None
-            if not self.store.complete(job.id, expires):  # deleted while encoding
+            # a video made from a source (remix, edit, extend) was submitted with the source's
+            # length in its own frame rate; it reports the file's length (a created video keeps
+            # the `seconds` it was asked for, as the API names them)
+            seconds = None
+            if request.task in SOURCE_TASKS:
+                seconds = fmt_seconds(len(frames) / fps)
+            if not self.store.complete(job.id, expires, seconds):  # deleted while encoding
                 self.files.remove(job.id)
         except _Stopping:
             self.store.requeue(job.id, refund_attempt=True)

@@ -48,11 +48,30 @@ def seam_positions(known: np.ndarray) -> list[int]:
     return [int(t) for t in np.flatnonzero(known[1:] != known[:-1]) + 1]
 
 
-def seam_discontinuity(frames: np.ndarray, known: np.ndarray) -> float:
+def moving_seams(frames: np.ndarray, known: np.ndarray) -> list[int]:
+    """The seams whose given side shows motion to continue: at least two known frames in a row
+    beside the seam, not all alike. A lone given image (image-to-video) or a held frame (a last
+    image) sets no pace: from rest the first step of a fall is rightly the smallest."""
+    known = np.asarray(known, bool)
+    out = []
+    for t in seam_positions(known):
+        side, step = (t - 1, -1) if known[t - 1] else (t, 1)  # the known frame at the seam
+        run = [side]
+        while 0 <= run[-1] + step < len(known) and known[run[-1] + step]:
+            run.append(run[-1] + step)
+        if len(run) >= 2 and any(not np.array_equal(frames[run[0]], frames[i]) for i in run[1:]):
+            out.append(t)
+    return out
+
+
+def seam_discontinuity(
+    frames: np.ndarray, known: np.ndarray, seams: list[int] | None = None
+) -> float:
     """How far the worst seam of a video whose frames `known` were given is from an ordinary
-    step: max over seams of |log(seam ratio)|, 0 with no seam. A jump (ratio 3) and a stall
-    (ratio 1/3, the motion stopping at the seam) count alike."""
-    seams = seam_positions(known)
+    step: max over seams (default: all, `seam_positions`) of |log(seam ratio)|, 0 with no
+    seam. A jump (ratio 3) and a stall (ratio 1/3, the motion stopping at the seam) count
+    alike."""
+    seams = seam_positions(known) if seams is None else seams
     if not seams or len(frames) < 3:
         return 0.0
     s = steps(frames)
