@@ -163,6 +163,25 @@ def test_a_still_cannot_hold_a_video_said_before_the_model_loads(
     assert list(tmp_path.iterdir()) == []  # no file, no temporary file either
 
 
+def test_a_restyle_into_a_still_needs_a_one_frame_source(model_dir, tmp_path, capsys, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_video(src / "clip.mp4", np.zeros((5, 64, 64, 3), np.uint8), fps=8)
+    write_video(src / "one.png", np.zeros((1, 64, 64, 3), np.uint8), fps=8)
+    restyle = ["--prompt", "x", "--strength", "0.5", "--out"]
+    assert gen(model_dir, *restyle, str(tmp_path / "one.png"), "--video", str(src / "one.png")) == 0
+    assert read_video(tmp_path / "one.png").frames.shape == (1, 64, 64, 3)
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before the request was refused")
+
+    monkeypatch.setattr("chronotope.pipeline.loading.load_pipeline", no_model)
+    out = tmp_path / "r.png"
+    assert gen(model_dir, *restyle, str(out), "--video", str(src / "clip.mp4")) == 2
+    err = capsys.readouterr().err
+    assert "holds one image" in err and "(5 frames)" in err and not out.exists()
+
+
 @pytest.mark.parametrize("name", ["a.jpg", "a.png"])
 def test_a_still_with_no_length_is_an_image(model_dir, tmp_path, capsys, name):
     out = tmp_path / name
@@ -208,6 +227,7 @@ def test_restyle_cli_keeps_an_unaligned_clip_length(model_dir, tmp_path):
         (["--guidance", "nan"], "--guidance"),
         (["--early-guidance", "-1"], "--early-guidance"),
         (["--candidates", "0"], "--candidates"),
+        (["--video", "IMG", "--strength", "0"], "--strength: strength must be in (0, 1]"),
         (["--candidates", "17"], "--candidates"),
         (["--memory-budget", "-1"], "--memory-budget"),
         (["--seed", str(2**70)], "--seed"),

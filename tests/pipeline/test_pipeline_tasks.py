@@ -124,6 +124,10 @@ def test_connect_bridge_is_a_whole_number_of_latent_frames(tiny_pipe, clip):
     # seconds snap to the nearest whole latent frames (7 frames -> 8)
     fps = tiny_pipe.config.fps
     assert tiny_pipe("x", connect=(clip, b), seconds=7 / fps, seed=4).metadata["new_frames"] == 8
+    # 10.4 frames are 2.6 latent frames: 12, not 10 frames first and then 2.5 rounded to even
+    assert (
+        tiny_pipe("x", connect=(clip, b), seconds=1.3, fps=8, seed=4).metadata["new_frames"] == 12
+    )
 
 
 def _scene(background, x: int, n: int = 5) -> np.ndarray:

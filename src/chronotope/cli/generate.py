@@ -143,7 +143,10 @@ def _check_out(args: argparse.Namespace) -> None:
     if suffix not in WRITE_SUFFIXES:
         raise UsageError(f"--out must end in {', '.join(WRITE_SUFFIXES)}, got {args.out.name!r}")
     restyle = args.video is not None and args.strength is not None  # keeps its source's length
-    if suffix not in STILL_SUFFIXES or restyle:
+    if suffix not in STILL_SUFFIXES:
+        return
+    if restyle:
+        _check_restyle_still(args, suffix)
         return
     # the flags that make the output a video, named in the error (a still cannot hold one)
     makes_video = [
@@ -171,10 +174,28 @@ def _check_out(args: argparse.Namespace) -> None:
         )
 
 
+def _check_restyle_still(args: argparse.Namespace, suffix: str) -> None:
+    """A restyle is as long as its source: into a still only a one-frame source fits (a file
+    that cannot be read is left to the pipeline's own error)."""
+    from chronotope.data.probing import probe
+    from chronotope.errors import CorruptFileError
+
+    try:
+        frames = probe(args.video).num_frames
+    except CorruptFileError:
+        return
+    if frames > 1:
+        raise UsageError(
+            f"--out {args.out.name}: a {suffix} holds one image, but a restyle is as long as "
+            f"--video ({frames} frames); use .mp4/.gif/.webp"
+        )
+
+
 def _check_combinations(args: argparse.Namespace) -> None:
     """The pipeline's own checks of the call, before the model loads; errors name the flag."""
     from chronotope.pipeline import ChronotopePipeline
     from chronotope.pipeline.request import check_numbers
+    from chronotope.pipeline.tasks import check_strength
 
     try:
         check_numbers(
@@ -191,6 +212,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
             args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
             args.connect, args.loop, args.frames, args.seconds, args.transition,
         )  # fmt: skip
+        if args.strength is not None:
+            check_strength(args.strength)
     except UsageError as e:
         flag = f"--{e.param.replace('_', '-')}" if e.param else None
         raise UsageError(f"{flag}: {e}" if flag else str(e), param=e.param) from None

@@ -555,8 +555,8 @@ class ChronotopePipeline(DiffusionPipeline):
         n = self._new_frames(num_frames, seconds, fps, self._bridge(fps))
         if n % self.ft == 0:
             return n
-        if num_frames is None:  # seconds: the nearest whole number of latent frames
-            return self._mult(round(n / self.ft) * self.ft)
+        if num_frames is None:  # seconds: the nearest whole number of latent frames to them
+            return self._mult(round(seconds * fps / self.ft) * self.ft)
         lo = n // self.ft * self.ft
         near = f"{lo} or {lo + self.ft}" if lo else str(self.ft)
         raise UsageError(
