@@ -289,10 +289,10 @@ class ChronotopePipeline(DiffusionPipeline):
         `candidates` (default: the model's `seam_candidates`): a window where given frames in
         motion meet generated ones (an extension, a connect, a long video's later windows; not
         an image-to-video: one given frame sets no pace) or a loop's circle is sampled that
-        many times, with seeds seed + i * CANDIDATE_SEED_STRIDE, in one
-        packed solver run, and the sample whose seams look most like its other frame steps
-        (`tasks.seams.seam_discontinuity`) is kept. It costs that many times the sampling and
-        decoding of such windows; 1 samples once.
+        many times in one packed solver run, with seeds seed + i * CANDIDATE_SEED_STRIDE, and
+        the sample whose seams look most like its other frame steps is kept
+        (`tasks.seams.seam_discontinuity`). It costs that many times the sampling and decoding
+        of such windows; 1 samples once.
         """
         t0 = time.perf_counter()
         cfg = self.config
