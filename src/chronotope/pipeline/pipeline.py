@@ -180,12 +180,13 @@ class ChronotopePipeline(DiffusionPipeline):
         num_frames: int,
         guidance: float | None = None,
         kept_frames: int = 0,
-        candidates: int | None = None,
+        candidates: int = 1,
     ) -> rq.MemoryEstimate:
         """Raise `UsageError` / `MemoryBudgetError` unless the request can run; returns the
         memory estimate of its largest window plus `kept_frames` output frames held in memory
-        (a long call without a `frame_sink` returns all its frames at once) and `candidates`
-        samples of a window drawn together (default: the model's `seam_candidates`)."""
+        (a long call without a `frame_sink` returns all its frames at once), with `candidates`
+        samples of a window drawn together (where the call has windows that draw them:
+        `candidate_windows`)."""
         rq.check_size(width, height, self.fs)
         rq.check_frames(num_frames, self.ft)
         window = min(num_frames, self.config.window_frames)
@@ -193,7 +194,7 @@ class ChronotopePipeline(DiffusionPipeline):
         p = self.transformer.config.patch
         tokens = (
             latent_frames(window, self.ft) // p[0] * (h // self.fs // p[1]) * (w // self.fs // p[2])
-        ) * int(self.config.seam_candidates if candidates is None else candidates)
+        ) * int(candidates)
         cfg = self.transformer.config
         estimate = rq.estimate_memory(
             tokens=tokens,
@@ -213,6 +214,14 @@ class ChronotopePipeline(DiffusionPipeline):
         )
         rq.check_memory(estimate, self.config.memory_budget_gib)
         return estimate
+
+    @staticmethod
+    def candidate_windows(beside_given: bool, windowed: bool) -> bool:
+        """Whether a call may sample some window as several candidates: one beside given frames
+        (an extension, a connect, a restyle's later windows, a loop's circle or bridge) or a
+        video made window by window (each later window continues the one before). A
+        text-to-video or image-to-video of one window samples once."""
+        return beside_given or windowed
 
     def components_parameters(self):
         yield from self.transformer.parameters()
@@ -364,7 +373,12 @@ class ChronotopePipeline(DiffusionPipeline):
             num_frames=total,
             guidance=guidance,
             kept_frames=0 if frame_sink is not None else total * len(prompts),
-            candidates=candidates,
+            candidates=candidates
+            if self.candidate_windows(
+                extending or connect is not None or restyling or loop,
+                len(prompts) > 1 or total > cfg.window_frames,
+            )
+            else 1,
         )
         image, last_image, video, connect = (
             self._fit(x, height, width) for x in (image, last_image, video, connect)
