@@ -25,7 +25,7 @@ from diffusers import DiffusionPipeline
 from chronotope.autoencoder import CausalVAE
 from chronotope.autoencoder.streaming import TileSpec, auto_tile
 from chronotope.data import fit_frames, to_tensor
-from chronotope.errors import UsageError
+from chronotope.errors import MemoryBudgetError, UsageError
 from chronotope.model import DiT, TextEncoder
 from chronotope.pipeline import request as rq
 from chronotope.pipeline import tasks
@@ -215,6 +215,19 @@ class ChronotopePipeline(DiffusionPipeline):
         rq.check_memory(estimate, self.config.memory_budget_gib)
         return estimate
 
+    def _candidates_that_fit(self, request: dict, most: int) -> int:
+        """The largest number of candidates up to `most` whose estimate fits the budget; with
+        none, the one-sample estimate's refusal (candidates are a choice of seams, not a reason
+        to refuse a call that fits once)."""
+        for k in range(most, 1, -1):
+            try:
+                self.validate_request(**request, candidates=k)
+                return k
+            except MemoryBudgetError:
+                continue
+        self.validate_request(**request, candidates=1)
+        return 1
+
     @staticmethod
     def candidate_windows(beside_given: bool, windowed: bool) -> bool:
         """Whether a call may sample some window as several candidates: one beside given frames
@@ -315,6 +328,7 @@ class ChronotopePipeline(DiffusionPipeline):
             early_guidance=early_guidance,
             candidates=candidates,
         )
+        candidates_given = candidates is not None
         candidates = int(cfg.seam_candidates if candidates is None else candidates)
         fps = float(cfg.fps if fps is None else fps)
         steps = int(cfg.steps if steps is None else steps)
@@ -367,19 +381,24 @@ class ChronotopePipeline(DiffusionPipeline):
                 # to act in, and the model's own default for it guides harder
                 guidance = float(cfg.restyle_guidance)
         rq.check_length(total * len(prompts), fps)
-        self.validate_request(
+        request = dict(
             width=width,
             height=height,
             num_frames=total,
             guidance=guidance,
             kept_frames=0 if frame_sink is not None else total * len(prompts),
-            candidates=candidates
-            if self.candidate_windows(
-                extending or connect is not None or restyling or loop,
-                len(prompts) > 1 or total > cfg.window_frames,
-            )
-            else 1,
         )
+        drawn = self.candidate_windows(
+            extending or connect is not None or restyling or loop,
+            len(prompts) > 1 or total > cfg.window_frames,
+        )
+        if not drawn:  # every window samples once: the metadata says so
+            candidates = 1
+            self.validate_request(**request)
+        elif candidates_given:
+            self.validate_request(**request, candidates=candidates)
+        else:  # the model's default: as many candidates as fit the budget, at least one
+            candidates = self._candidates_that_fit(request, candidates)
         image, last_image, video, connect = (
             self._fit(x, height, width) for x in (image, last_image, video, connect)
         )
