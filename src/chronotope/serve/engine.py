@@ -91,15 +91,9 @@ class PipelineEngine:
     def validate(self, request: GenerationRequest) -> None:
         # an extension is sampled window by window: what must fit is the new segment
         frames = self._frames(request.seconds)
-        beside_given = request.task in ("remix", "edit", "extend")  # windows beside a source
-        windowed = frames > self.pipe.config.window_frames
-        candidates = int(self.pipe.config.seam_candidates)
+        # one sample of each window must fit: the model's seam candidates shrink to what fits
         self.pipe.validate_request(  # a job holds its whole output in memory
-            width=request.width,
-            height=request.height,
-            num_frames=frames,
-            kept_frames=frames,
-            candidates=candidates if self.pipe.candidate_windows(beside_given, windowed) else 1,
+            width=request.width, height=request.height, num_frames=frames, kept_frames=frames
         )
 
     def _at_pipeline_fps(self, request: GenerationRequest) -> np.ndarray:
