@@ -185,8 +185,7 @@ class ChronotopePipeline(DiffusionPipeline):
         """Raise `UsageError` / `MemoryBudgetError` unless the request can run; returns the
         memory estimate of its largest window plus `kept_frames` output frames held in memory
         (a long call without a `frame_sink` returns all its frames at once), with `candidates`
-        samples of a window drawn together (where the call has windows that draw them:
-        `candidate_windows`)."""
+        samples of a window drawn together (where the call has windows that draw them)."""
         rq.check_size(width, height, self.fs)
         rq.check_frames(num_frames, self.ft)
         window = min(num_frames, self.config.window_frames)
@@ -227,14 +226,6 @@ class ChronotopePipeline(DiffusionPipeline):
                 continue
         self.validate_request(**request, candidates=1)
         return 1
-
-    @staticmethod
-    def candidate_windows(beside_given: bool, windowed: bool) -> bool:
-        """Whether a call may sample some window as several candidates: one beside given frames
-        (an extension, a connect, a restyle's later windows, a loop's circle or bridge) or a
-        video made window by window (each later window continues the one before). A
-        text-to-video or image-to-video of one window samples once."""
-        return beside_given or windowed
 
     def components_parameters(self):
         yield from self.transformer.parameters()
@@ -388,10 +379,13 @@ class ChronotopePipeline(DiffusionPipeline):
             guidance=guidance,
             kept_frames=0 if frame_sink is not None else total * len(prompts),
         )
-        drawn = self.candidate_windows(
-            extending or connect is not None or restyling or loop,
-            len(prompts) > 1 or total > cfg.window_frames,
-        )
+        # windows that may draw candidates: beside given frames (an extension, a connect, a
+        # restyle's later windows, a loop's circle or bridge) or after a first window (a long
+        # video); a text-to-video or image-to-video of one window samples once
+        drawn = (
+            extending or connect is not None or restyling or loop
+            or len(prompts) > 1 or total > cfg.window_frames
+        )  # fmt: skip
         if not drawn:  # every window samples once: the metadata says so
             candidates = 1
             self.validate_request(**request)
@@ -666,7 +660,7 @@ class _Run:
         # loop's circle may draw several samples and keep the one whose seams look most like
         # its other steps; candidate 0 is the window's own seed, so one is the plain call
         looped = window.circle_from is not None
-        seams = moving_seams(canvas.frames, canvas.known)
+        seams = moving_seams(canvas.frames, canvas.known) if self.candidates > 1 else []
         k = self.candidates if looped or seams else 1
         seed = self.seed + self.windows
         jobs = [

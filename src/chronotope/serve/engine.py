@@ -35,6 +35,11 @@ class GenerationRequest:
     seed: int | None = None
 
     @property
+    def from_source(self) -> bool:
+        """Made from another video (remix, edit, extend): its length follows the source's."""
+        return self.task in ("remix", "edit", "extend")
+
+    @property
     def total_seconds(self) -> float:
         """The length of the output: an extension holds the source plus the new segment."""
         if self.task == "extend":

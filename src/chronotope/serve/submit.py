@@ -246,7 +246,7 @@ def _spec(r: GenerationRequest) -> dict:
         "task": r.task, "width": r.width, "height": r.height, "seconds": r.seconds,
         "source_seconds": r.source_seconds, "strength": r.strength, "extend": r.extend,
         "seed": r.seed, "has_image": r.image is not None,
-        "has_video": r.task in ("remix", "edit", "extend"),
+        "has_video": r.from_source,
     }  # fmt: skip
 
 

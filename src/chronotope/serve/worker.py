@@ -23,7 +23,6 @@ from chronotope.serve.submit import fmt_seconds
 log = logging.getLogger("chronotope.serve")
 
 SWEEP_EVERY_S = 600.0  # how often expired outputs are deleted
-SOURCE_TASKS = ("remix", "edit", "extend")  # videos made from another video
 
 
 class _Stopping(Exception):
@@ -140,7 +139,7 @@ class JobRunner:
             # length in its own frame rate; it reports the file's length (a created video keeps
             # the `seconds` it was asked for, as the API names them)
             seconds = None
-            if request.task in SOURCE_TASKS:
+            if request.from_source:
                 seconds = fmt_seconds(len(frames) / fps)
             if not self.store.complete(job.id, expires, seconds):  # deleted while encoding
                 self.files.remove(job.id)
