@@ -75,8 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="sample each window where a given clip meets new frames (an extension, a connect, "
         "a long video's later windows) and a loop's circle K times and keep the one whose seams "
-        "look most like its other frame steps (default: the model's; 1 = once; costs K times "
-        "those windows)",
+        "look most like its other frame steps (default: the model's, as many as fit the memory "
+        "budget; 1 = once; costs K times those windows; a K that does not fit is refused)",
     )
     p.add_argument("--seed", type=int, help="random seed (default: random, printed with --json)")
     p.add_argument("--solver", choices=["euler", "heun"], help="ODE solver")
