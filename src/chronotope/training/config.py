@@ -40,6 +40,10 @@ class TrainConfig:
     # world: scene-family weights, e.g. (("single", 0.4), ("pair", 0.3), ...); families left
     # out are never drawn; () keeps the world's own mix (world.scenes.FAMILY_WEIGHTS)
     world_families: tuple[tuple[str, float], ...] = ()
+    # world: the (lo, hi) range of uniform motions' speeds, units/s (None: the world's own,
+    # 0.1-0.25). A wider range makes the given frames' speed worth reading: a continuation
+    # then has much to lose by going at a speed of its own
+    world_speeds: tuple[float, float] | None = None
     caption_dropout: float = 0.1  # fraction of captions replaced by "" (for CFG)
     text_max_length: int = 64
     # ---- packing ----
@@ -126,6 +130,13 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be {valid}, got {getattr(self, name)}",
                     param=name,
                 )
+        if self.world_speeds is not None:
+            from chronotope.world.scenes import check_speeds
+
+            try:
+                check_speeds(self.world_speeds)
+            except UsageError as e:
+                raise UsageError(f"--world-speeds: {e}", param="world_speeds") from None
         if self.world_families:
             from chronotope.world import check_family_weights
 
@@ -147,6 +158,8 @@ class TrainConfig:
             d[name] = tuple(d[name])
         d["sizes"] = tuple(tuple(s) for s in d["sizes"])
         d["world_families"] = tuple((str(n), float(w)) for n, w in d.get("world_families", ()))
+        speeds = d.get("world_speeds")  # configs from before `world_speeds` have none
+        d["world_speeds"] = None if speeds is None else tuple(float(v) for v in speeds)
         return cls(**d)
 
     def override(self, **changes: Any) -> TrainConfig:
