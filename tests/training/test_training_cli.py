@@ -25,6 +25,7 @@ from chronotope.training import EMA, TRAIN_PRESETS, get_preset, lr_at
         (["--world-speeds", "0.3,0.1"], "--world-speeds: speeds must be (lo, hi)"),
         (["--world-speeds=-0.1,0.2"], "--world-speeds"),
         (["--world-speeds", "0.1,inf"], "--world-speeds"),
+        (["--world-speeds", "0.1,0.2,0.3"], "--world-speeds: speeds must be two values"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(argv, flag, tmp_path, capsys):

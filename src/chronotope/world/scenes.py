@@ -89,6 +89,8 @@ def check_speeds(speeds: tuple[float, float] | None) -> tuple[float, float]:
     """A (lo, hi) speed range in units/s with 0 <= lo <= hi, or a `UsageError`; None: `SPEED`."""
     if speeds is None:
         return SPEED
+    if len(speeds) != 2:
+        raise UsageError(f"speeds must be two values (lo, hi) units/s, got {speeds}")
     lo, hi = (float(v) for v in speeds)
     if not (math.isfinite(hi) and 0 <= lo <= hi):
         raise UsageError(f"speeds must be (lo, hi) units/s with 0 <= lo <= hi, got {speeds}")
