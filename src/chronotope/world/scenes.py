@@ -135,7 +135,7 @@ def sample_scene(
 class _Context:
     """What every family sampler needs: the Generator, frame size in units, pinned items."""
 
-    def __init__(self, rng, width, height, include_heldout, overrides, speeds=SPEED):
+    def __init__(self, rng, width, height, include_heldout, overrides, speeds):
         self.rng, self.width, self.height, self.speeds = rng, width, height, speeds
         self.scale = float(min(width, height))
         self.wu, self.hu = width / self.scale, height / self.scale  # frame size in units
