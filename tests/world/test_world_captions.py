@@ -102,7 +102,7 @@ def heldout_seen(include_heldout: bool, seeds) -> tuple[set, set]:
                 in_captions.add((color, shape))
         for obj in clip.states[0].objects:
             if (
-                obj.color in ("green", "orange")
+                obj.color in {c for c, _ in HELDOUT_PAIRS}
                 and obj.shape != "player"
                 and obj.visible_fraction == 1
             ):

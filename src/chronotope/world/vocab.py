@@ -67,8 +67,17 @@ DIRECTIONS: tuple[str, ...] = ("left", "right")
 
 FAMILIES: tuple[str, ...] = ("single", "pair", "collision", "occlusion", "pan", "game")
 
-# (color, shape) pairs held out of the default training distribution (compositional eval).
-HELDOUT_PAIRS: tuple[tuple[str, str], ...] = (("green", "triangle"), ("orange", "square"))
+# (color, shape) pairs held out of the default training distribution (compositional eval): two
+# of each shape, each color of a pair seen in training with the other shapes. Models trained
+# before 2026-12 saw the last four (only green triangle and orange square were held out then).
+HELDOUT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("green", "triangle"),
+    ("orange", "square"),
+    ("purple", "circle"),
+    ("cyan", "square"),
+    ("white", "triangle"),
+    ("blue", "circle"),
+)
 
 VOCAB: dict[str, object] = {
     "shapes": SHAPES,
