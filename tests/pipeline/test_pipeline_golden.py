@@ -46,9 +46,15 @@ def _cases() -> dict[str, dict]:
     red = "a red circle moves right"
     return {
         "text_to_video_16x9": dict(prompt=red, width=128, height=72, num_frames=9),
-        "text_to_video_9x16": dict(prompt="a blue square falls", width=72, height=128, num_frames=9),
+        "text_to_video_9x16": dict(
+            prompt="a blue square falls", width=72, height=128, num_frames=9
+        ),
         "text_to_video_options": dict(
-            prompt=red, num_frames=9, guidance=3.0, early_guidance=2.0, solver="heun",
+            prompt=red,
+            num_frames=9,
+            guidance=3.0,
+            early_guidance=2.0,
+            solver="heun",
             negative_prompt="a green triangle",
         ),  # fmt: skip
         "text_to_image": dict(prompt="a yellow star", num_frames=1),
