@@ -165,3 +165,21 @@ def test_speed_range_changes_the_speed_and_nothing_else(motion):
     assert np.allclose(fixed.states[0].objects[0].center, own.states[0].objects[0].center)
     with pytest.raises(UsageError, match="speeds"):
         clip((0.3, 0.1))
+
+
+def test_training_streams_never_reach_eval_seeds():
+    from chronotope.autoencoder.sources import HELDOUT_SEED_BASE, WorldSource
+    from chronotope.data import WorldStream
+    from chronotope.world.seeds import EVAL_BLOCK, EVAL_SEEDS, TRAIN_SEEDS, eval_seed
+
+    assert TRAIN_SEEDS <= EVAL_SEEDS and TRAIN_SEEDS <= HELDOUT_SEED_BASE
+    assert eval_seed(0, 0) == EVAL_SEEDS and eval_seed(999, EVAL_BLOCK - 1) < HELDOUT_SEED_BASE
+    assert eval_seed(1, 0) - eval_seed(0, 0) == EVAL_BLOCK  # --seed moves the clips
+    stream = WorldStream(seed=2**40 + 7)
+    seeds = [stream.plan(i)["seed"] for i in range(2000)]
+    assert max(seeds) < TRAIN_SEEDS and len(set(seeds)) > 1990
+    source = WorldSource(seed=2**40 + 7, batch_size=64)
+    vae_seeds = [source.clip_seed(step, i) for step in (0, 10**9, 2**50) for i in range(64)]
+    assert max(vae_seeds) < TRAIN_SEEDS
+    with pytest.raises(UsageError):
+        eval_seed(1000, 0)

@@ -5,7 +5,8 @@ of a checkpoint is just its step, and a resumed run sees exactly the batches an 
 run would. Every batch holds clips of one size (mixed sizes across steps).
 
 - `WorldSource`: clips rendered by `chronotope.world` at mixed sizes and lengths; training seeds
-  never collide with `HELDOUT_SEED_BASE + i` (used for evaluation).
+  are drawn below `world.seeds.TRAIN_SEEDS`, so they never reach the VAE's held-out clips
+  (`HELDOUT_SEED_BASE + i`) or the eval's (`world.seeds.EVAL_SEEDS`).
 - `VideoSource`: random crops (time and space) of real clips listed in a manifest CSV or given
   as video files; decoded frames are cached in memory (meant for small clip sets).
 """
@@ -21,8 +22,9 @@ import numpy as np
 import torch
 
 from chronotope.errors import UsageError
+from chronotope.world.seeds import TRAIN_SEEDS
 
-# Evaluation clips use seeds HELDOUT_SEED_BASE + i; training seeds stay below it.
+# The VAE's held-out clips use seeds HELDOUT_SEED_BASE + i, above every training seed.
 HELDOUT_SEED_BASE = 2_000_000_000
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (64, 112), (112, 64))  # (H, W)
 # convolutions are local in time: clips of up to 9 frames teach what 17 would, at half the cost
@@ -65,7 +67,7 @@ class WorldSource:
         )
 
     def clip_seed(self, step: int, i: int) -> int:
-        return (self.seed * 1_000_003 + step * self.batch_size + i) % HELDOUT_SEED_BASE
+        return (self.seed * 1_000_003 + step * self.batch_size + i) % TRAIN_SEEDS
 
     def batch(self, step: int) -> torch.Tensor:
         from chronotope.world import generate_clip

@@ -23,6 +23,7 @@ from chronotope.data.probing import probe
 from chronotope.data.sizes import native_size, resize_video, valid_num_frames
 from chronotope.data.video_io import read_video, to_tensor
 from chronotope.errors import CorruptFileError, UsageError
+from chronotope.world.seeds import TRAIN_SEEDS
 
 
 @dataclass
@@ -114,7 +115,7 @@ class WorldStream(IterableDataset):
         # round to the nearest valid length, at least one latent step after the first frame
         k = max(1, round(seconds * self.fps / self.temporal_factor))
         num_frames = 1 if is_image else 1 + k * self.temporal_factor
-        world_seed = int(rng.integers(2**31 - 1))
+        world_seed = int(rng.integers(TRAIN_SEEDS))  # never an eval seed (world/seeds.py)
         family = None  # drawn by the world from its own mix
         if self.families is not None:  # one more draw, after the others: they stay the same
             from chronotope.world import draw_family
