@@ -1,7 +1,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from data_media_helpers import clip
@@ -103,21 +102,6 @@ def test_world_stream_family_weights_choose_the_scene_family_and_nothing_else():
     state = json.loads(json.dumps(mixed.state()))
     assert WorldStream.from_state(state).families == mixed.families
     assert torch.equal(WorldStream.from_state(state)[3].video, mixed[3].video)
-
-
-def test_world_stream_speeds_reach_the_clips_and_the_state():
-    fast = small_stream(families={"single": 1}, speeds=(0.5, 0.5), image_prob=0.0)
-    plain = small_stream(families={"single": 1}, image_prob=0.0)
-    assert [fast.plan(i) for i in range(8)] == [plain.plan(i) for i in range(8)]
-    moving = [i for i in range(40) if fast.clip(i).spec.objects[0].motion.startswith("moves ")]
-    assert moving, "no uniform motion among 40 single-object clips"
-    for i in moving[:3]:
-        p = np.array([s.objects[0].center for s in fast.clip(i).states])
-        scale = min(fast.clip(i).frames.shape[1:3])
-        assert np.linalg.norm(p[1] - p[0]) / scale * fast.fps == pytest.approx(0.5, rel=1e-6)
-    state = json.loads(json.dumps(fast.state()))
-    assert WorldStream.from_state(state).speeds == (0.5, 0.5)
-    assert plain.state()["speeds"] is None
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,10 @@ import pytest
 import torch
 
 from chronotope.errors import UsageError
-from chronotope.model import DIT_PRESETS, DiT, repatch_state
+from chronotope.model import DIT_PRESETS, DiT
 from chronotope.model.blocks import modulate
 from chronotope.model.dit import sigma_embedding
 from chronotope.tokens import PackedBatch, frame_to_tokens
-from chronotope.tokens.patchify import patchify
 
 TINY = dict(in_channels=4, width=48, depth=2, heads=2, text_dim=16)
 
@@ -102,11 +101,11 @@ def test_perturbing_one_sample_leaves_others_bit_identical(what):
 
 
 def test_save_pretrained_round_trip(tmp_path):
-    model = _randomize(DiT(**TINY, rope_ntk_factors=(2.0, 1.0, 1.0)), seed=3).eval()
+    model = _randomize(DiT(**TINY), seed=3).eval()
     model.save_pretrained(tmp_path)
     assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
     loaded = DiT.from_pretrained(tmp_path).eval()
-    assert tuple(loaded.config.patch) == (1, 2, 2) and loaded.rope_ntk_factors == (2.0, 1.0, 1.0)
+    assert tuple(loaded.config.patch) == (1, 2, 2)
     for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), n
     latents, sigmas, texts = _samples()
@@ -144,55 +143,3 @@ def test_presets_and_bad_inputs():
 def test_world_tiny_size():
     n = sum(p.numel() for p in DiT.from_preset("world-tiny").parameters())
     assert 5e6 <= n <= 15e6
-
-
-@torch.no_grad()
-def test_rope_scale_equals_scaled_positions():
-    scaled = _randomize(DiT(**TINY, rope_scale=(1.0, 0.5, 0.25)))
-    plain = DiT(**TINY)
-    plain.load_state_dict(scaled.state_dict())
-    latents, sigmas, texts = _samples()
-    b = PackedBatch.from_latents(
-        latents,
-        sigma=[
-            frame_to_tokens(s, (z.shape[1], z.shape[2] // 2, z.shape[3] // 2))
-            for s, z in zip(sigmas, latents)
-        ],
-        text=texts,
-    )
-    args = (b.segments, b.text, b.text_segments)
-    out = scaled(b.tokens, b.sigma, b.positions, *args)
-    assert torch.equal(
-        out, plain(b.tokens, b.sigma, b.positions * torch.tensor([1, 0.5, 0.25]), *args)
-    )
-    unscaled = plain(b.tokens, b.sigma, b.positions, *args)
-    assert (out - unscaled).abs().max() > 1e-5  # the scale reaches the attention
-    with pytest.raises(UsageError, match="rope_scale"):
-        DiT(**TINY, rope_scale=(1.0, 0.0, 1.0))
-
-
-@torch.no_grad()
-def test_repatch_embeds_and_predicts_as_the_coarse_model():
-    coarse = _randomize(DiT(**TINY, patch=(1, 2, 2)))
-    state = repatch_state(coarse.state_dict(), (1, 2, 2), (1, 1, 1), TINY["in_channels"])
-    fine = DiT(**TINY, patch=(1, 1, 1), rope_scale=(1.0, 0.5, 0.5))
-    fine.load_state_dict(state)
-    g = torch.Generator().manual_seed(3)
-    # a latent constant on every 2x2 block: each fine token embeds as its coarse token does
-    small = torch.randn(4, 2, 3, 2, generator=g)
-    z = small.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)  # (4, 2, 6, 4)
-    old_tok, _ = patchify(z, (1, 2, 2))
-    new_tok, _ = patchify(z, (1, 1, 1))
-    old_emb = coarse.x_embed(old_tok).reshape(2, 3, 1, 2, 1, -1)  # (t, h, -, w, -, W)
-    new_emb = fine.x_embed(new_tok).reshape(2, 3, 2, 2, 2, -1)  # (t, h, dh, w, dw, W)
-    torch.testing.assert_close(new_emb, old_emb.expand_as(new_emb), rtol=1e-5, atol=1e-5)
-    # the fine output layer predicts the mean of the coarse one's predictions per sub-patch
-    h = torch.randn(5, TINY["width"], generator=g)
-    old_out = coarse.final(h).reshape(5, 4, 4)  # (token, c, sub-patch)
-    torch.testing.assert_close(fine.final(h), old_out.mean(-1), rtol=1e-5, atol=1e-6)
-    # the transformer in between is the coarse one's
-    for k, v in coarse.state_dict().items():
-        if not k.startswith(("x_embed.", "final.")):
-            assert torch.equal(fine.state_dict()[k], v), k
-    with pytest.raises(UsageError, match="divide"):
-        repatch_state(coarse.state_dict(), (1, 2, 2), (1, 3, 1), TINY["in_channels"])

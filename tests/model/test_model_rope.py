@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from chronotope.errors import UsageError
-from chronotope.model.rope import apply_rope, axis_dims, axis_inv_freq, rope_angles, rope_cos_sin
+from chronotope.model.rope import apply_rope, axis_dims, rope_angles, rope_cos_sin
 
 
 @pytest.mark.parametrize("d", [6, 32, 64, 128])
@@ -40,13 +40,3 @@ def test_scores_depend_only_on_relative_position():
         score([11, 7, 5], [14, 5, 9]), base, rtol=0, atol=1e-5
     )  # fp32 angles
     assert not torch.allclose(score([1, 2, 3], [5, 0, 7]), base)
-
-
-def test_ntk_scaling_lowers_low_frequencies_keeps_highest():
-    plain, scaled = axis_inv_freq(20, 10000.0), axis_inv_freq(20, 10000.0, 4.0)
-    assert plain[0] == scaled[0] == 1.0
-    assert torch.all(scaled[1:] < plain[1:])
-    # lowest frequency stretched by exactly the factor: theta*s^(d/(d-2)) at exponent (d-2)/d
-    torch.testing.assert_close(plain[-1] / scaled[-1], torch.tensor(4.0, dtype=torch.float64))
-    with pytest.raises(UsageError):
-        axis_inv_freq(20, 10000.0, 0.5)

@@ -1,13 +1,8 @@
-from dataclasses import replace
-
-import pytest
 import torch
 
-from chronotope.errors import UsageError
 from chronotope.flow import flow_loss
 from chronotope.tokens import patchify
 from chronotope.training import LatentCodec, Packer, build_model, get_preset, make_batch
-from chronotope.training.batches import MOTION_CAP, token_motion
 
 
 def _packer(stream, budget=64, buffer=6):
@@ -86,63 +81,3 @@ def test_batch_loss_is_the_mean_of_each_sample_run_alone(clips, text_encoder):
             alone.append(flow_loss(v, tgt, w, seg)[0])
     torch.testing.assert_close(per, torch.stack(alone), rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(loss, torch.stack(alone).mean(), rtol=1e-4, atol=1e-6)
-
-
-def test_token_motion_weighs_the_tokens_that_change():
-    lat = torch.zeros(4, 3, 4, 4)  # (C, T', H', W'): 3 latent frames of 2x2 tokens
-    lat[:, 1, :2, :2] = 0.5  # the top-left token is lit in frame 1 only
-    lat[:, 2, 2:, 2:] = 9.0  # the bottom-right one jumps far in frame 2
-    tokens, _ = patchify(lat, (1, 2, 2))
-    m = token_motion(tokens, 3).reshape(3, 4)
-    # top-left: changes 0 -> 0.5 -> 0, so frames 0, 1 and 2 all touch a change of 0.5
-    assert torch.equal(m[:, 0], torch.full((3,), 0.5))
-    # bottom-right: frame 1 -> 2 changes by 9, capped; frame 0 does not touch that step
-    assert torch.equal(m[:, 3], torch.tensor([0.0, MOTION_CAP, MOTION_CAP]))
-    assert torch.equal(m[:, 1:3], torch.zeros(3, 2))  # still tokens
-    assert torch.equal(token_motion(tokens[:4], 1), torch.zeros(4))  # one frame: no motion
-
-
-def test_motion_weight_scales_the_loss_weight_of_noisy_tokens(clips, text_encoder):
-    cfg = get_preset("test")
-    items = _packer(clips, budget=256, buffer=16).next()
-    plain = make_batch(
-        items, cfg=cfg, encode_text=text_encoder.encode, generator=torch.Generator().manual_seed(3)
-    )
-    moved = make_batch(
-        items,
-        cfg=replace(cfg, motion_weight=2.0),
-        encode_text=text_encoder.encode,
-        generator=torch.Generator().manual_seed(3),
-    )
-    # the same draws (noise, masks, sigma): only the weights differ, by 1 + 2 * motion
-    assert torch.equal(plain.packed.tokens, moved.packed.tokens)
-    motion = torch.cat(
-        [token_motion(patchify(it.latent, (1, 2, 2))[0], it.latent.shape[1]) for it in items]
-    )
-    assert motion.max() > 0
-    torch.testing.assert_close(moved.weight, plain.weight * (1 + 2.0 * motion))
-    assert (moved.weight[plain.weight == 0] == 0).all()  # conditioning tokens stay out
-    with pytest.raises(UsageError, match="motion-weight"):
-        replace(cfg, motion_weight=-1.0).validate()
-
-
-def test_frame_noise_gives_each_latent_frame_its_own_level(clips, text_encoder):
-    cfg = replace(get_preset("test"), frame_noise=1.0)
-    items = _packer(clips, budget=256, buffer=16).next()
-    g = torch.Generator().manual_seed(4)
-    batch = make_batch(items, cfg=cfg, encode_text=text_encoder.encode, generator=g)
-    clean = torch.cat([patchify(it.latent, (1, 2, 2))[0] for it in items])
-    recovered = batch.packed.tokens - batch.packed.sigma[:, None] * batch.target
-    torch.testing.assert_close(recovered, clean, atol=1e-5, rtol=0)  # x_sigma - sigma v = x
-    several = 0
-    for it, s, w in zip(
-        items, batch.packed.unpack(batch.packed.sigma), batch.packed.unpack(batch.weight)
-    ):
-        frames = s.reshape(it.latent.shape[1], -1)  # (T', tokens per frame)
-        # one level per latent frame, shared by its tokens; conditioning frames stay at 0
-        assert torch.equal(frames, frames[:, :1].expand_as(frames))
-        assert (s[w == 0] == 0).all() and (s[w > 0] > 0).all()
-        several += int(s[w > 0].unique().numel() > 1)
-    assert several > 0  # clips of several noisy frames get several levels
-    with pytest.raises(UsageError, match="frame-noise"):
-        replace(cfg, frame_noise=1.5).validate()

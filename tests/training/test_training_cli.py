@@ -22,10 +22,6 @@ from chronotope.training import EMA, TRAIN_PRESETS, get_preset, lr_at
         (["--vae", "/no/such/dir"], "--vae"),
         (["--sizes", "64x64", "--token-budget", "100"], "--token-budget must be >= 5120"),
         (["--world-families", "single=1,puzzle=2"], "--world-families: unknown scene family"),
-        (["--world-speeds", "0.3,0.1"], "--world-speeds: speeds must be (lo, hi)"),
-        (["--world-speeds=-0.1,0.2"], "--world-speeds"),
-        (["--world-speeds", "0.1,inf"], "--world-speeds"),
-        (["--world-speeds", "0.1,0.2,0.3"], "--world-speeds: speeds must be two values"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(argv, flag, tmp_path, capsys):
@@ -63,8 +59,6 @@ def test_flags_override_exactly_the_fields_given():
             "b c",
             "--world-families",
             "single=0.4,pair=0.6",
-            "--world-speeds",
-            "0.05,0.35",
         ]
     )
     cfg = config_from_args(args)
@@ -75,21 +69,15 @@ def test_flags_override_exactly_the_fields_given():
         progress=False,
         sample_prompts=("a", "b c"),
         world_families=(("single", 0.4), ("pair", 0.6)),
-        world_speeds=(0.05, 0.35),
         shift=type(base.shift)(**{**vars(base.shift), "max_shift": 5.0}),
     )
     assert cfg == expected
 
 
 def test_config_round_trips_through_json():
-    mixed = TRAIN_PRESETS["test"].override(
-        world_families=(("pair", 2.0), ("game", 1.0)), world_speeds=(0.0, 0.4)
-    )
+    mixed = TRAIN_PRESETS["test"].override(world_families=(("pair", 2.0), ("game", 1.0)))
     for cfg in [*TRAIN_PRESETS.values(), mixed]:
         assert type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    old = TRAIN_PRESETS["test"].to_dict()
-    del old["world_families"], old["world_speeds"]  # a config written before the fields existed
-    assert type(mixed).from_dict(old) == TRAIN_PRESETS["test"]
 
 
 def test_lr_schedule_warmup_then_cosine_to_the_floor():

@@ -86,23 +86,3 @@ def test_init_starts_from_a_final_model_with_a_fresh_optimizer(tmp_path, clips, 
         Trainer(cfg.override(width=32), stream_factory=clips, text_encoder=text_encoder)
     with pytest.raises(UsageError, match="no DiT folder"):
         Trainer(cfg.override(init=str(tmp_path)), stream_factory=clips, text_encoder=text_encoder)
-
-
-def test_init_at_a_finer_patch_recuts_the_saved_model(tmp_path, clips, text_encoder):
-    from chronotope.model import repatch_state
-
-    first = Trainer(_cfg(tmp_path / "a"), stream_factory=clips, text_encoder=text_encoder)
-    final = first.run().final_dir
-    assert tuple(first.model.config.patch) == (1, 2, 2)
-    cfg = _cfg(tmp_path / "b").override(init=str(final), patch=(1, 1, 1), token_budget=512)
-    fine = Trainer(cfg, stream_factory=clips, text_encoder=text_encoder)
-    assert tuple(fine.model.config.rope_scale) == (1.0, 0.5, 0.5)
-    expect = repatch_state(first.ema.state_dict(), (1, 2, 2), (1, 1, 1), 3)
-    for k, v in fine.model.state_dict().items():
-        assert torch.equal(v, expect[k]), k
-    fine.run()  # it trains, and its final folder keeps the scale
-    again = Trainer(cfg.override(out=str(tmp_path / "c"), init=str(tmp_path / "b" / "final")),
-                    stream_factory=clips, text_encoder=text_encoder)  # fmt: skip
-    assert tuple(again.model.config.rope_scale) == (1.0, 0.5, 0.5)
-    with pytest.raises(UsageError, match="divide"):
-        Trainer(cfg.override(patch=(1, 3, 3)), stream_factory=clips, text_encoder=text_encoder)

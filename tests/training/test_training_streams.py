@@ -37,10 +37,8 @@ def test_pool_key_changes_with_the_world(tmp_path):
     b = WorldPool(_cfg(tmp_path, world_clips=2, fps=4.0), LatentCodec(), tmp_path)
     mix = (("pair", 1.0),)
     c = WorldPool(_cfg(tmp_path, world_clips=2, world_families=mix), LatentCodec(), tmp_path)
-    d = WorldPool(_cfg(tmp_path, world_clips=2, world_speeds=(0.3, 0.5)), LatentCodec(), tmp_path)
-    assert len({a.folder, b.folder, c.folder, d.folder}) == 4
+    assert len({a.folder, b.folder, c.folder}) == 3
     assert c.world.plan(0)["family"] == "pair"
-    assert d.world.speeds == (0.3, 0.5) and a.world.speeds is None
 
 
 def test_manifest_path_must_exist(tmp_path):

@@ -20,8 +20,6 @@ _NESTED = {"shift": ("shift", ShiftConfig), "tasks": ("task", TaskMix)}
 _HELP = {
     "world_families": "scene-family weights of world clips, e.g. single=0.4,pair=0.3 (families "
     "left out are never drawn; empty: the world's own mix)",
-    "world_speeds": "LO,HI: speeds of uniform motions in world clips, units/s (frame sizes per "
-    "second; default: the world's own 0.1,0.25); the clips are the same but for their speeds",
 }
 
 

@@ -59,20 +59,15 @@ class WorldStream(IterableDataset):
         temporal_factor: int = 4,
         include_heldout: bool = False,
         families: Mapping[str, float] | None = None,
-        speeds: tuple[float, float] | None = None,
         start: int = 0,
     ) -> None:
         """`families`: scene-family weights (e.g. {"single": 2, "pair": 1}; families left out
         are never drawn); None keeps the world's own mix (`world.scenes.FAMILY_WEIGHTS`) and
-        draws exactly the clips a stream without the argument draws. `speeds`: the (lo, hi)
-        range of uniform motions' speeds, units/s (None: the world's own); the clips are the
-        same but for their speeds."""
+        draws exactly the clips a stream without the argument draws."""
         _check_stream_args(seed, sizes, seconds, fps, image_prob, temporal_factor, start)
         from chronotope.world import check_family_weights
-        from chronotope.world.scenes import check_speeds
 
         self.families = check_family_weights(families)
-        self.speeds = None if speeds is None else check_speeds(speeds)
         self.seed = seed
         self.sizes = [(int(w), int(h)) for w, h in sizes]
         self.seconds = (float(seconds[0]), float(seconds[1]))
@@ -94,7 +89,6 @@ class WorldStream(IterableDataset):
             "temporal_factor": self.temporal_factor,
             "include_heldout": self.include_heldout,
             "families": self.families,
-            "speeds": None if self.speeds is None else list(self.speeds),
         }
 
     @classmethod
@@ -102,8 +96,6 @@ class WorldStream(IterableDataset):
         kwargs = {k: v for k, v in state.items() if k not in ("seed", "position")}
         kwargs["sizes"] = [tuple(s) for s in kwargs["sizes"]]
         kwargs["seconds"] = tuple(kwargs["seconds"])
-        if kwargs.get("speeds") is not None:
-            kwargs["speeds"] = tuple(kwargs["speeds"])
         return cls(state["seed"], start=state["position"], **kwargs)
 
     def plan(self, index: int) -> dict:
@@ -144,7 +136,6 @@ class WorldStream(IterableDataset):
             fps=self.fps,
             family=p["family"],
             include_heldout=self.include_heldout,
-            speeds=self.speeds,
         )
 
     def __getitem__(self, index: int) -> Sample:

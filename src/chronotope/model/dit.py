@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
-from einops import reduce
 from torch import nn
 
 from chronotope.errors import UsageError
@@ -46,9 +45,7 @@ class DiT(ModelMixin, ConfigMixin):
         text_dim: int = 384,
         qk_norm: bool = True,
         rope_theta: float = 10000.0,
-        rope_ntk_factors: tuple[float, float, float] = (1.0, 1.0, 1.0),
         sigma_dim: int = 256,
-        rope_scale: tuple[float, float, float] = (1.0, 1.0, 1.0),
     ):
         super().__init__()
         if width % heads:
@@ -56,15 +53,7 @@ class DiT(ModelMixin, ConfigMixin):
         axis_dims(width // heads)  # validates the head dim for 3D RoPE
         self.in_dim = in_channels * patch[0] * patch[1] * patch[2]
         self.gradient_checkpointing = False
-        # Changeable after loading: the NTK factors extrapolate RoPE to unseen sizes.
-        self.rope_ntk_factors = tuple(float(s) for s in rope_ntk_factors)
         self.attention_backend: str | None = None  # None: chosen per device by `attention`
-        if len(rope_scale) != 3 or not all(float(v) > 0 for v in rope_scale):
-            raise UsageError(f"rope_scale must be three positive numbers, got {rope_scale}")
-        # Patch positions are multiplied by this before RoPE: a model re-cut from coarser
-        # patches (`repatch_state`) keeps the distances its attention learned (2 -> 1: 0.5).
-        scaled = any(float(v) != 1.0 for v in rope_scale)
-        self._rope_scale = torch.tensor([float(v) for v in rope_scale]) if scaled else None
 
         self.x_embed = nn.Linear(self.in_dim, width)
         self.sigma_mlp = nn.Sequential(
@@ -138,13 +127,10 @@ class DiT(ModelMixin, ConfigMixin):
         h = self.x_embed(x)  # (L, W)
         emb, mod, index = self._sigma_conditioning(sigma)  # (U, W), (U, 6, W), (L,)
         ctx = self.text_embed(text)  # (Lt, W)
-        if self._rope_scale is not None:
-            positions = positions.float() * self._rope_scale.to(positions.device)
         cos, sin = rope_cos_sin(
             positions,
             self.config.width // self.config.heads,
             theta=self.config.rope_theta,
-            ntk_factors=self.rope_ntk_factors,
             dtype=h.dtype,
         )  # (L, 1, d) each: once per forward, shared by all blocks
         args = (mod, index, cos, sin, ctx, segments, text_segments, self.attention_backend)
@@ -171,39 +157,3 @@ DIT_PRESETS: dict[str, dict[str, Any]] = {
     "base": dict(width=768, depth=16, heads=12),  # ~152M: one GPU
     "xl": dict(width=1536, depth=30, heads=12),  # ~1.1B: Wan 2.1 1.3B class, GPUs
 }
-
-
-# Config keys a re-cut changes (`repatch_state`); every other key must match the saved model's.
-REPATCH_KEYS = ("patch", "rope_scale")
-
-
-def repatch_state(
-    state: dict[str, torch.Tensor],
-    old: tuple[int, int, int],
-    new: tuple[int, int, int],
-    in_channels: int,
-) -> dict[str, torch.Tensor]:
-    """A DiT's weights re-cut from patch `old` to a finer patch `new` that divides it per axis.
-
-    Only the token embedding and the output layer depend on the patch. A new token embeds as
-    an old token whose sub-patches all hold its values would (the old embedding's columns
-    summed over the sub-patches), and it predicts the mean of what the old output layer
-    predicted for those sub-patches. With RoPE positions scaled by new / old (`rope_scale`),
-    the transformer in between sees the distances it learned, so a fine-tune at the finer
-    patch starts from the coarse model's behaviour instead of from noise.
-    """
-    old, new = tuple(int(p) for p in old), tuple(int(p) for p in new)
-    if any(o % n for o, n in zip(old, new)):
-        raise UsageError(f"patch {new} must divide the saved patch {old} in every axis")
-    k = [o // n for o, n in zip(old, new)]  # sub-patches per axis
-    split = dict(c=in_channels, kt=k[0], t=new[0], kh=k[1], h=new[1], kw=k[2], w=new[2])
-    grouped = "(c kt t kh h kw w)"  # an old sub-patch index = k * new + within-new
-    out = dict(state)
-    out["x_embed.weight"] = reduce(
-        state["x_embed.weight"], f"o {grouped} -> o (c t h w)", "sum", **split
-    )
-    out["final.weight"] = reduce(
-        state["final.weight"], f"{grouped} i -> (c t h w) i", "mean", **split
-    )
-    out["final.bias"] = reduce(state["final.bias"], f"{grouped} -> (c t h w)", "mean", **split)
-    return out

@@ -5,9 +5,7 @@ rest (d=64 -> t 24, h 20, w 20), the split Wan 2.1 uses. Time gets the remainder
 lengths vary most (1 frame to a minute), so it needs the widest frequency range.
 
 Positions are each sample's own patch coordinates (starting at 0), so a sample's rotation does
-not depend on where it sits in a pack. To sample longer or larger than trained, raise the NTK
-factor of that axis: the base becomes base * s^(d/(d-2)) (NTK-aware scaling), which stretches
-the low frequencies by ~s while leaving the highest (local detail) almost unchanged.
+not depend on where it sits in a pack.
 """
 
 from __future__ import annotations
@@ -26,25 +24,14 @@ def axis_dims(head_dim: int) -> tuple[int, int, int]:
     return head_dim - 2 * spatial, spatial, spatial
 
 
-def axis_inv_freq(dim: int, theta: float, ntk_factor: float = 1.0) -> torch.Tensor:
-    """(dim/2,) inverse frequencies theta'^(-2i/dim), theta' NTK-scaled by `ntk_factor`."""
-    if ntk_factor < 1.0:
-        raise UsageError(f"NTK factor must be >= 1 (1 = as trained), got {ntk_factor}")
-    base = theta * ntk_factor ** (dim / max(dim - 2, 1))
-    return base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+def axis_inv_freq(dim: int, theta: float) -> torch.Tensor:
+    """(dim/2,) inverse frequencies theta^(-2i/dim)."""
+    return theta ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
 
 
-def rope_angles(
-    positions: torch.Tensor,
-    head_dim: int,
-    theta: float = 10000.0,
-    ntk_factors: tuple[float, float, float] = (1.0, 1.0, 1.0),
-) -> torch.Tensor:
+def rope_angles(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> torch.Tensor:
     """Angles (L, head_dim/2) for positions (L, 3): t, h, w frequency pairs side by side."""
-    freqs = [
-        axis_inv_freq(d, theta, s).to(torch.float32)
-        for d, s in zip(axis_dims(head_dim), ntk_factors)
-    ]
+    freqs = [axis_inv_freq(d, theta).to(torch.float32) for d in axis_dims(head_dim)]
     pos = positions.to(torch.float32)
     # (L, 1) * (1, d_a/2) per axis -> (L, head_dim/2)
     return torch.cat([pos[:, a : a + 1] * f.to(pos.device) for a, f in enumerate(freqs)], dim=-1)
@@ -55,7 +42,6 @@ def rope_cos_sin(
     head_dim: int,
     *,
     theta: float = 10000.0,
-    ntk_factors: tuple[float, float, float] = (1.0, 1.0, 1.0),
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin (L, 1, head_dim) in `dtype`, computed once per forward and shared by all blocks.
@@ -63,7 +49,7 @@ def rope_cos_sin(
     Each half of the head dim sees the same angles (cos = [c, c], sin = [-s, s]), so applying
     RoPE is x*cos + swap_halves(x)*sin: two multiplies and an add, no complex numbers.
     """
-    ang = rope_angles(positions, head_dim, theta, ntk_factors)  # (L, d/2) fp32
+    ang = rope_angles(positions, head_dim, theta)  # (L, d/2) fp32
     cos, sin = ang.cos(), ang.sin()
     cos = torch.cat([cos, cos], dim=-1)  # (L, d)
     sin = torch.cat([-sin, sin], dim=-1)

@@ -4,8 +4,7 @@
 `token_budget` tokens per step; its state (stream position + the buffered latents) goes into
 every checkpoint, so a resumed run sees exactly the batches an uninterrupted one would.
 `make_batch` turns a pack into model inputs: per-sample logit-normal sigma shifted by the
-sample's own token count (or, with `frame_noise`, one per latent frame), a per-latent-frame
-task mask, noise, targets and loss weights (`motion_weight`: moving tokens count more).
+sample's own token count, a per-latent-frame task mask, noise, targets and loss weights.
 """
 
 from __future__ import annotations
@@ -132,22 +131,6 @@ class TrainBatch:
         return self.packed.segments.total
 
 
-MOTION_CAP = 2.0  # latent stds: a token's change counts up to this much in `token_motion`
-
-
-def token_motion(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """(N,) how much each token changes to the same place in the latent frame before or after
-    it (the larger; mean |difference| over its features, capped at `MOTION_CAP`), for tokens in
-    the t-major order of `patchify`; 0 throughout for a single frame or a still clip."""
-    t = tokens.float().reshape(num_frames, -1, tokens.shape[-1])  # (T', per frame, D)
-    motion = torch.zeros(t.shape[:2])
-    if num_frames > 1:
-        step = (t[1:] - t[:-1]).abs().mean(-1)  # (T'-1, per frame): frame k -> k+1
-        motion[1:] = step
-        motion[:-1] = torch.maximum(motion[:-1], step)
-    return motion.clamp(max=MOTION_CAP).flatten()
-
-
 def make_batch(
     items: list[Item],
     *,
@@ -166,19 +149,12 @@ def make_batch(
         grid = tuple(int(g) for g in pos[-1] + 1)
         tokens_per_frame = grid[1] * grid[2]
         kind, mask = sample_task(grid[0], generator, cfg.tasks)  # (T'/pt,) bool
-        level = base_sigma[i]  # one noise level for the clip, or (below) one per latent frame
-        # no draw at all when frame_noise is 0, so the batches of a run without it do not change
-        if cfg.frame_noise > 0 and float(torch.rand((), generator=generator)) < cfg.frame_noise:
-            level = sample_sigma(grid[0], generator, mean=cfg.sigma_mean, std=cfg.sigma_std)
-        sigma = shift_sigma(level, shift_for_tokens(it.num_tokens, **shift_kw))
+        sigma = shift_sigma(base_sigma[i], shift_for_tokens(it.num_tokens, **shift_kw))
         sig = per_token_sigma(sigma, mask, tokens_per_frame)  # (N,)
         noise = torch.randn(tokens.shape, generator=generator)
         xs.append(add_noise(tokens, noise, sig))
         targets.append(velocity_target(tokens, noise))
-        weight = (~mask).float().repeat_interleave(tokens_per_frame)
-        if cfg.motion_weight > 0:
-            weight = weight * (1 + cfg.motion_weight * token_motion(tokens, grid[0]))
-        weights.append(weight)
+        weights.append((~mask).float().repeat_interleave(tokens_per_frame))
         positions.append(pos)
         sigmas.append(sig)
         infos.append(SampleInfo(grid, tuple(cfg.patch), int(it.latent.shape[0])))

@@ -26,8 +26,8 @@ class TrainConfig:
     heads: int | None = None
     patch: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw) over the latent
     # start from these DiT weights instead of a random init (fine-tuning; a fresh optimizer):
-    # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder; with a
-    # `patch` finer than the saved one (dividing it), the saved DiT is re-cut (`repatch_state`)
+    # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder (the same
+    # architecture)
     init: str | None = None
     # ---- data ----
     data: str = "world"  # "world" (the procedural stream) or a manifest CSV path
@@ -40,10 +40,6 @@ class TrainConfig:
     # world: scene-family weights, e.g. (("single", 0.4), ("pair", 0.3), ...); families left
     # out are never drawn; () keeps the world's own mix (world.scenes.FAMILY_WEIGHTS)
     world_families: tuple[tuple[str, float], ...] = ()
-    # world: the (lo, hi) range of uniform motions' speeds, units/s (None: the world's own,
-    # 0.1-0.25). A wider range makes the given frames' speed worth reading: a continuation
-    # then has much to lose by going at a speed of its own
-    world_speeds: tuple[float, float] | None = None
     caption_dropout: float = 0.1  # fraction of captions replaced by "" (for CFG)
     text_max_length: int = 64
     # ---- packing ----
@@ -54,14 +50,6 @@ class TrainConfig:
     sigma_std: float = 1.0
     shift: ShiftConfig = field(default_factory=ShiftConfig)
     tasks: TaskMix = field(default_factory=TaskMix)
-    # loss weight of a token = 1 + motion_weight * its change to the neighbouring latent frames
-    # (mean |difference| in latent stds, capped at 2): the few tokens of moving objects, where
-    # speed, direction and count live, count more against a static background (0: plain loss)
-    motion_weight: float = 0.0
-    # fraction of clips whose latent frames each draw their own noise level (Diffusion Forcing,
-    # Chen et al. 2024) instead of one for the clip: the model learns to make a frame from
-    # neighbours that are cleaner or noisier than it, not only from clean given frames (0: off)
-    frame_noise: float = 0.0
     # ---- optimisation ----
     steps: int = 20_000
     minutes: float | None = None  # wall-time bound (None: run all `steps`)
@@ -107,8 +95,6 @@ class TrainConfig:
             ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
             ("caption_dropout", 0 <= self.caption_dropout <= 1, "in [0, 1]"),
             ("sigma_std", self.sigma_std > 0, "> 0"),
-            ("motion_weight", self.motion_weight >= 0, ">= 0 (0: the plain loss)"),
-            ("frame_noise", 0 <= self.frame_noise <= 1, "in [0, 1]"),
             ("fps", self.fps > 0, "> 0"),
             ("world_clips", self.world_clips >= 0, ">= 0 (0: an endless stream)"),
             ("image_prob", 0 <= self.image_prob <= 1, "in [0, 1]"),
@@ -130,13 +116,6 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be {valid}, got {getattr(self, name)}",
                     param=name,
                 )
-        if self.world_speeds is not None:
-            from chronotope.world.scenes import check_speeds
-
-            try:
-                check_speeds(self.world_speeds)
-            except UsageError as e:
-                raise UsageError(f"--world-speeds: {e}", param="world_speeds") from None
         if self.world_families:
             from chronotope.world import check_family_weights
 
@@ -153,13 +132,11 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         d["shift"] = ShiftConfig(**d["shift"])
-        d["tasks"] = TaskMix(**{"ends": 0.0, **d["tasks"]})  # configs from before `ends` had none
+        d["tasks"] = TaskMix(**d["tasks"])
         for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size"):
             d[name] = tuple(d[name])
         d["sizes"] = tuple(tuple(s) for s in d["sizes"])
-        d["world_families"] = tuple((str(n), float(w)) for n, w in d.get("world_families", ()))
-        speeds = d.get("world_speeds")  # configs from before `world_speeds` have none
-        d["world_speeds"] = None if speeds is None else tuple(float(v) for v in speeds)
+        d["world_families"] = tuple((str(n), float(w)) for n, w in d["world_families"])
         return cls(**d)
 
     def override(self, **changes: Any) -> TrainConfig:

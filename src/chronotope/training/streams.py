@@ -39,7 +39,6 @@ def default_stream_factory(cfg: TrainConfig, codec: LatentCodec) -> StreamFactor
                     image_prob=cfg.image_prob,
                     temporal_factor=codec.temporal_factor,
                     families=dict(cfg.world_families) or None,
-                    speeds=cfg.world_speeds,
                     start=position,
                 )
             )
@@ -86,8 +85,6 @@ class WorldPool:
         )
         if cfg.world_families:  # only when set, so a default pool keeps its cache key
             spec["families"] = dict(cfg.world_families)
-        if cfg.world_speeds is not None:  # likewise
-            spec["speeds"] = tuple(cfg.world_speeds)
         self.world = WorldStream(**spec)
         vae = None if codec.vae is None else [codec.source, codec.vae.config]
         key = json.dumps([spec, vae], sort_keys=True, default=str)

@@ -13,7 +13,7 @@ import torch
 
 from chronotope.errors import UsageError
 from chronotope.flow import flow_loss
-from chronotope.model import REPATCH_KEYS, DiT, repatch_state
+from chronotope.model import DiT
 from chronotope.training.batches import Packer, StreamFactory, TrainBatch, make_batch
 from chronotope.training.config import TrainConfig, lr_at
 from chronotope.training.ema import EMA
@@ -86,10 +86,6 @@ class _Window:
 
 def build_model(cfg: TrainConfig, codec: LatentCodec) -> DiT:
     overrides = {k: getattr(cfg, k) for k in ("width", "depth", "heads") if getattr(cfg, k)}
-    if cfg.init is not None:  # RoPE keeps the init's distances, at a finer patch too
-        saved = json.loads((init_weights_dir(cfg.init) / "config.json").read_text())
-        old, base = saved.get("patch", cfg.patch), saved.get("rope_scale", (1.0, 1.0, 1.0))
-        overrides["rope_scale"] = tuple(s * p / q for s, p, q in zip(base, cfg.patch, old))
     return DiT.from_preset(
         cfg.model, in_channels=codec.channels, patch=tuple(cfg.patch), **overrides
     )
@@ -107,21 +103,14 @@ def init_weights_dir(spec: str) -> Path:
 
 def load_init_weights(model: DiT, spec: str) -> None:
     """Copy the weights of `spec` into `model` (in the model's dtype); the architecture must
-    match exactly, so a fine-tune never silently drops or reshapes a tensor. The one exception
-    is a finer patch that divides the saved one: its embedding and output layers are re-cut
-    (`repatch_state`), and `build_model` has scaled the model's RoPE positions to match."""
+    match exactly, so a fine-tune never silently drops or reshapes a tensor."""
     from chronotope.utils.checkpoint import load_safetensors
 
     folder = init_weights_dir(spec)
     saved = json.loads((folder / "config.json").read_text())
     weights = load_safetensors(folder / "diffusion_pytorch_model.safetensors")
-    old, new = tuple(saved.get("patch", model.config.patch)), tuple(model.config.patch)
-    if old != new:
-        weights = repatch_state(weights, old, new, model.config.in_channels)
-    # a key the saved config lacks is a field added since: its default applies; patch and
-    # rope_scale were matched above
-    keys = [k for k in model.config if k in saved and (old == new or k not in REPATCH_KEYS)]
-    diff = config_differences(model.config, saved, keys=keys)
+    # a key the saved config lacks is a field added since: its default applies
+    diff = config_differences(model.config, saved, keys=[k for k in model.config if k in saved])
     if diff:
         key = diff[0]
         raise UsageError(
