@@ -14,8 +14,10 @@ from chronotope.world import (
     SHAPES,
     VOCAB,
     generate_clip,
+    make_caption,
     parse_prompt,
 )
+from chronotope.world.captions import RESERVED, TRAINING
 
 SEEDS = range(300)
 
@@ -165,3 +167,39 @@ def test_parse_prompt_two_objects_and_nothing():
         "motion": "moves up",
     }
     assert parse_prompt("a cat on a sofa")["family"] is None
+
+
+def reserved_phrases() -> list[str]:
+    """Every phrase and template word that only reserved captions use."""
+    book = RESERVED
+    out = [p for forms in book.motions.values() for f in forms for p in f]
+    out += [p for forms in book.actions.values() for p in forms]
+    out += [p for forms in book.backgrounds.values() for p in forms]
+    out += [*book.collisions, *book.occlusions, *book.landscapes, *book.grounds]
+    out += [p.format(d=d) for p in book.pans for d in ("left", "right")]
+    return out + ["in this clip", "we see", " while ", "hero", "showing", "in the block game"]
+
+
+def test_training_captions_never_use_reserved_phrasings(clips):
+    phrases = reserved_phrases()
+    for clip in clips:
+        assert not [p for p in phrases if p in clip.caption], clip.caption
+
+
+def test_reserved_captions_parse_back_and_use_only_reserved_phrasings(clips):
+    training = set()
+    for book in (TRAINING,):
+        training |= {p for forms in book.motions.values() for f in forms for p in f}
+        training |= {p for forms in book.actions.values() for p in forms}
+    phrases = reserved_phrases()
+    for i, clip in enumerate(clips):
+        caption = make_caption(clip.spec, np.random.default_rng(i), reserved=True)
+        p, spec = parse_prompt(caption), clip.spec
+        assert p["family"] == spec.family and p["count"] == len(spec.objects), caption
+        for got, obj in zip(p["objects"], spec.objects):
+            assert (got["color"], got["shape"], got["motion"]) == (obj.color, obj.shape, obj.motion)
+        named = p["background"]
+        assert named == spec.background or (named is None and spec.background == "black")
+        assert any(ph in caption for ph in phrases), caption
+        # no motion or action phrase of training captions (word-bounded: "sits still" is new)
+        assert not [t for t in training if re.search(rf"\b{re.escape(t)}\b", caption)], caption

@@ -9,6 +9,7 @@ black; a caption that names no background means black (the default).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,8 +70,131 @@ LANDSCAPE_PHRASES = (
 )
 GROUND_PHRASES = ("on a ground of blocks", "in a block world", "in a blocky game level")
 
-assert set(MOTION_PHRASES) == set(MOTIONS) and set(ACTION_PHRASES) == set(ACTIONS)
-assert set(BACKGROUND_PHRASES) == set(BACKGROUNDS)
+# Reserved phrasings: never in a training caption; the eval's `paraphrase` prompts use only these
+# (known content in words a model never read). Their words are new to every model trained so far.
+RESERVED_MOTION_PHRASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "moves left": (("heads left", "glides leftward"), ("heading left", "gliding leftward")),
+    "moves right": (("heads right", "glides rightward"), ("heading right", "gliding rightward")),
+    "moves up": (("ascends", "climbs upward"), ("ascending", "climbing upward")),
+    "moves down": (("descends", "glides downward"), ("descending", "gliding downward")),
+    "falls and bounces": (
+        ("tumbles down and bounces", "drops to the floor and rebounds"),
+        ("tumbling down and bouncing", "dropping to the floor and rebounding"),
+    ),
+    "is thrown in an arc": (
+        ("is launched in an arc", "arcs through the air"),
+        ("launched in an arc", "arcing through the air"),
+    ),
+    "stays still": (
+        ("remains motionless", "sits still"),
+        ("remaining motionless", "sitting still"),
+    ),
+}
+RESERVED_ACTION_PHRASES: dict[str, tuple[str, ...]] = {
+    "walks right": ("strolls right", "steps to the right"),
+    "walks left": ("strolls left", "steps to the left"),
+    "jumps right": ("hops right", "leaps to the right"),
+    "jumps left": ("hops left", "leaps to the left"),
+    "jumps": ("hops in place", "leaps up and lands"),
+    "stands still": ("stays put", "stands motionless"),
+}
+RESERVED_BACKGROUND_PHRASES: dict[str, tuple[str, ...]] = {
+    "black": ("on a dark background", "against a dark backdrop"),
+    "gray": ("on a grey background", "in front of a grey backdrop"),
+    "sky": ("beneath an open sky", "under a pale sky"),
+}
+
+
+@dataclass(frozen=True)
+class Phrasebook:
+    """The phrase tables and sentence templates one set of captions draws from."""
+
+    motions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+    actions: dict[str, tuple[str, ...]]
+    backgrounds: dict[str, tuple[str, ...]]
+    collisions: tuple[str, ...]
+    occlusions: tuple[str, ...]
+    pans: tuple[str, ...]
+    landscapes: tuple[str, ...]
+    grounds: tuple[str, ...]
+    templates: dict[str, tuple[str, ...]]  # family -> str.format templates (fields below)
+
+
+# Template fields: {a} / {b} "red circle", {a_a} / {a_b} "a red circle", {verb} {ing} (and _b),
+# {bg} " on a gray background" or "", {d} direction, {pan}, {land}, {ground}, {act}, {color},
+# {collide}, {occlude}.
+TRAINING = Phrasebook(
+    motions=MOTION_PHRASES,
+    actions=ACTION_PHRASES,
+    backgrounds=BACKGROUND_PHRASES,
+    collisions=COLLISION_PHRASES,
+    occlusions=OCCLUSION_PHRASES,
+    pans=PAN_PHRASES,
+    landscapes=LANDSCAPE_PHRASES,
+    grounds=GROUND_PHRASES,
+    templates={
+        "single": ("{a_a} {verb}{bg}", "{a_a} {ing}{bg}", "{a}, {ing}{bg}", "the {a} {verb}{bg}"),
+        "pair": (
+            "{a_a} {verb} and {a_b} {verb_b}{bg}",
+            "{a_a} {ing} and {a_b} {ing_b}{bg}",
+            "two objects: {a_a} {ing} and {a_b} {ing_b}{bg}",
+            "{a} {ing}, {b} {ing_b}{bg}",
+        ),
+        "collision": (
+            "{a_a} and {a_b} {collide}{bg}",
+            "{a_a} moving right and {a_b} moving left collide{bg}",
+            "two objects collide: {a_a} and {a_b}{bg}",
+        ),
+        "occlusion": (
+            "{a_a} {occlude}{bg}",
+            "{a_a} moving {d} passes behind a wall{bg}",
+            "{a}, moving {d}, passes behind a wall and reappears{bg}",
+        ),
+        "pan": (
+            "{pan} {land} with {a_a}{bg}",
+            "{a_a} on blocks, {pan}{bg}",
+            "{pan} {land}; {a_a} stands on the ground{bg}",
+        ),
+        "game": (
+            "the {color} player {act}{bg}",
+            "{a_color} player {act} {ground}{bg}",
+            "block world game: the {color} player {act}{bg}",
+        ),
+    },
+)
+RESERVED = Phrasebook(
+    motions=RESERVED_MOTION_PHRASES,
+    actions=RESERVED_ACTION_PHRASES,
+    backgrounds=RESERVED_BACKGROUND_PHRASES,
+    collisions=("crash into each other and rebound", "run into each other and bounce off"),
+    occlusions=(
+        "slips behind a wall and emerges on the far side",
+        "disappears behind a wall and comes back out",
+    ),
+    pans=("the camera sweeps {d}", "the camera glides to the {d}"),
+    landscapes=("above rolling terrain made of blocks", "over stacked hills of blocks"),
+    grounds=("on a floor of bricks", "in a level built of blocks"),
+    templates={
+        "single": ("in this clip {a_a} {verb}{bg}", "we see {a_a} {ing}{bg}"),
+        "pair": (
+            "{a_a} {verb} while {a_b} {verb_b}{bg}",
+            "we see {a_a} {ing} and {a_b} {ing_b}{bg}",
+        ),
+        "collision": (
+            "{a_a} and {a_b} {collide}{bg}",
+            "in this clip {a_a} and {a_b} {collide}{bg}",
+        ),
+        "occlusion": ("{a_a} {occlude}{bg}", "heading {d}, {a_a} slips behind a wall{bg}"),
+        "pan": ("{pan} {land}, showing {a_a}{bg}", "{pan}; {a_a} waits on the blocks{bg}"),
+        "game": (
+            "in the block game the {color} player {act}{bg}",
+            "the {color} hero {act} {ground}{bg}",
+        ),
+    },
+)
+
+assert set(RESERVED_MOTION_PHRASES) == set(MOTIONS) and set(RESERVED_ACTION_PHRASES) == set(ACTIONS)
+assert set(RESERVED_BACKGROUND_PHRASES) == set(BACKGROUNDS)
 
 
 def _pick(rng: np.random.Generator, options):
@@ -86,107 +210,67 @@ def _a(words: str) -> str:
     return ("an " if words[0] in "aeiou" else "a ") + words
 
 
-def _background(spec: SceneSpec, rng: np.random.Generator) -> str:
+def _background(spec: SceneSpec, rng: np.random.Generator, book: Phrasebook) -> str:
     """' on a gray background' etc.; black is named only half of the time (it is the default)."""
     if spec.background == "black" and rng.random() < 0.5:
         return ""
-    return " " + _pick(rng, BACKGROUND_PHRASES[spec.background])
+    return " " + _pick(rng, book.backgrounds[spec.background])
 
 
-def make_caption(spec: SceneSpec, rng: np.random.Generator) -> str:
-    """A caption for `spec`, one of several paraphrases drawn from `rng`."""
-    return _CAPTIONERS[spec.family](spec, rng)
+def make_caption(spec: SceneSpec, rng: np.random.Generator, *, reserved: bool = False) -> str:
+    """A caption for `spec`, one of several paraphrases drawn from `rng`: from the training
+    phrasings, or with `reserved` from the phrasings that no training caption uses."""
+    book = RESERVED if reserved else TRAINING
+    fields = _FIELDS[spec.family](spec, rng, book)
+    return _pick(rng, book.templates[spec.family]).format(**fields)
 
 
-def _single(spec, rng):
-    (o,) = spec.objects
-    verb, ing = (_pick(rng, forms) for forms in MOTION_PHRASES[o.motion])
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"{_a(_thing(o))} {verb}{bg}",
-            f"{_a(_thing(o))} {ing}{bg}",
-            f"{_thing(o)}, {ing}{bg}",
-            f"the {_thing(o)} {verb}{bg}",
-        ),
-    )
+def _objects(spec) -> dict:
+    out = {"a": _thing(spec.objects[0]), "a_a": _a(_thing(spec.objects[0]))}
+    if len(spec.objects) > 1:
+        out.update(b=_thing(spec.objects[1]), a_b=_a(_thing(spec.objects[1])))
+    return out
 
 
-def _pair(spec, rng):
+# Each draws its phrases in a fixed order (the template last), so a seed's caption is stable.
+def _single(spec, rng, book):
+    verb, ing = (_pick(rng, forms) for forms in book.motions[spec.objects[0].motion])
+    return {**_objects(spec), "verb": verb, "ing": ing, "bg": _background(spec, rng, book)}
+
+
+def _pair(spec, rng, book):
     a, b = spec.objects
-    va, ia = (_pick(rng, f) for f in MOTION_PHRASES[a.motion])
-    vb, ib = (_pick(rng, f) for f in MOTION_PHRASES[b.motion])
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"{_a(_thing(a))} {va} and {_a(_thing(b))} {vb}{bg}",
-            f"{_a(_thing(a))} {ia} and {_a(_thing(b))} {ib}{bg}",
-            f"two objects: {_a(_thing(a))} {ia} and {_a(_thing(b))} {ib}{bg}",
-            f"{_thing(a)} {ia}, {_thing(b)} {ib}{bg}",
-        ),
-    )
+    verb, ing = (_pick(rng, f) for f in book.motions[a.motion])
+    verb_b, ing_b = (_pick(rng, f) for f in book.motions[b.motion])
+    bg = _background(spec, rng, book)
+    return {**_objects(spec), "verb": verb, "ing": ing, "verb_b": verb_b, "ing_b": ing_b, "bg": bg}
 
 
-def _collision(spec, rng):
-    a, b = spec.objects
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"{_a(_thing(a))} and {_a(_thing(b))} {_pick(rng, COLLISION_PHRASES)}{bg}",
-            f"{_a(_thing(a))} moving right and {_a(_thing(b))} moving left collide{bg}",
-            f"two objects collide: {_a(_thing(a))} and {_a(_thing(b))}{bg}",
-        ),
-    )
+def _collision(spec, rng, book):
+    bg = _background(spec, rng, book)
+    return {**_objects(spec), "bg": bg, "collide": _pick(rng, book.collisions)}
 
 
-def _occlusion(spec, rng):
-    (o,) = spec.objects
-    d = spec.direction
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"{_a(_thing(o))} {_pick(rng, OCCLUSION_PHRASES)}{bg}",
-            f"{_a(_thing(o))} moving {d} passes behind a wall{bg}",
-            f"{_thing(o)}, moving {d}, passes behind a wall and reappears{bg}",
-        ),
-    )
+def _occlusion(spec, rng, book):
+    bg = _background(spec, rng, book)
+    return {**_objects(spec), "d": spec.direction, "bg": bg, "occlude": _pick(rng, book.occlusions)}
 
 
-def _pan(spec, rng):
-    (o,) = spec.objects
-    pan = _pick(rng, PAN_PHRASES).format(d=spec.direction)
-    land = _pick(rng, LANDSCAPE_PHRASES)
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"{pan} {land} with {_a(_thing(o))}{bg}",
-            f"{_a(_thing(o))} on blocks, {pan}{bg}",
-            f"{pan} {land}; {_a(_thing(o))} stands on the ground{bg}",
-        ),
-    )
+def _pan(spec, rng, book):
+    pan = _pick(rng, book.pans).format(d=spec.direction)
+    land = _pick(rng, book.landscapes)
+    return {**_objects(spec), "pan": pan, "land": land, "bg": _background(spec, rng, book)}
 
 
-def _game(spec, rng):
+def _game(spec, rng, book):
     (p,) = spec.objects
-    act = _pick(rng, ACTION_PHRASES[p.motion])
-    ground = _pick(rng, GROUND_PHRASES)
-    bg = _background(spec, rng)
-    return _pick(
-        rng,
-        (
-            f"the {p.color} player {act}{bg}",
-            f"{_a(p.color)} player {act} {ground}{bg}",
-            f"block world game: the {p.color} player {act}{bg}",
-        ),
-    )
+    act = _pick(rng, book.actions[p.motion])
+    ground = _pick(rng, book.grounds)
+    bg = _background(spec, rng, book)
+    return {"color": p.color, "a_color": _a(p.color), "act": act, "ground": ground, "bg": bg}
 
 
-_CAPTIONERS = {
+_FIELDS = {
     "single": _single,
     "pair": _pair,
     "collision": _collision,
@@ -202,14 +286,23 @@ def _alternation(phrases) -> str:
 
 
 _OBJECT_RE = re.compile(rf"\b(?:({_alternation(COLORS)}) )?({_alternation(SHAPES)})s?\b")
-_PLAYER_RE = re.compile(rf"\b(?:({_alternation(COLORS)}) )?player\b")
-_MOTION_LOOKUP = {p: m for m, (a, b) in MOTION_PHRASES.items() for p in (*a, *b)}
+_PLAYER_RE = re.compile(rf"\b(?:({_alternation(COLORS)}) )?(?:player|hero)\b")
+_MOTION_LOOKUP = {
+    p: m for book in (TRAINING, RESERVED) for m, (a, b) in book.motions.items() for p in (*a, *b)
+}
 _MOTION_RE = re.compile(rf"\b({_alternation(_MOTION_LOOKUP)})\b")
-_ACTION_LOOKUP = {p: a for a, forms in ACTION_PHRASES.items() for p in forms}
+_ACTION_LOOKUP = {p: a for book in (TRAINING, RESERVED) for a, f in book.actions.items() for p in f}
 _ACTION_RE = re.compile(rf"\b({_alternation(_ACTION_LOOKUP)})\b")
-_BG_LOOKUP = {p: b for b, forms in BACKGROUND_PHRASES.items() for p in forms}
+_BG_LOOKUP = {  # "grey" is read as "gray" before matching
+    p.replace("grey", "gray"): b
+    for book in (TRAINING, RESERVED)
+    for b, forms in book.backgrounds.items()
+    for p in forms
+}
 _BG_RE = re.compile(rf"({_alternation(_BG_LOOKUP)})|\b(black|gray|grey|sky) background\b")
-_DIRECTION_RE = re.compile(r"\b(?:pans?|panning|pan to the|moving|moves|to the)\s+(left|right)\b")
+_DIRECTION_RE = re.compile(
+    r"\b(?:pans?|panning|pan to the|moving|moves|to the|sweeps|heading)\s+(left|right)\b"
+)
 
 
 def parse_prompt(text: str) -> dict:
@@ -267,6 +360,6 @@ def _family_of(s: str, count: int) -> str:
         return "pan"
     if re.search(r"\bbehind\b.*\bwall\b", s):
         return "occlusion"
-    if re.search(r"\bcollide|\bbump into\b", s):
+    if re.search(r"\bcollide|\bbump into\b|\bcrash into\b|\brun into\b", s):
         return "collision"
     return "pair" if count >= 2 else "single"
