@@ -93,23 +93,22 @@ def train_config(out, **changes):
     return get_preset("test").override(**{**base, **changes})
 
 
-def make_trainer(out, **kwargs):
-    from chronotope.distributed.trainer import DistributedTrainer
+def make_trainer(out, **changes):
+    """The one `Trainer` on this process's group (or one process), `changes` to its config."""
+    from chronotope.training import Trainer
 
-    cfg_changes = kwargs.pop("cfg", {})
-    return DistributedTrainer(
-        train_config(out, **cfg_changes),
-        stream_factory=random_clips,
-        text_encoder=FakeTextEncoder(),
-        **kwargs,
+    return Trainer(
+        train_config(out, **changes), stream_factory=random_clips, text_encoder=FakeTextEncoder()
     )
 
 
 def trainer_state(trainer) -> dict[str, torch.Tensor]:
     """Full model and EMA weights (an all-gather under FSDP2: every rank calls it)."""
-    from chronotope.distributed.trainer import _full
+    from chronotope.training.ema import full_tensor
 
-    state = {f"model.{k}": _full(v).detach().clone() for k, v in trainer.inner.state_dict().items()}
+    state = {
+        f"model.{k}": full_tensor(v).detach().clone() for k, v in trainer.inner.state_dict().items()
+    }
     for k, v in trainer.ema.state_dict().items():
-        state[f"ema.{k}"] = _full(v).detach().clone()
+        state[f"ema.{k}"] = full_tensor(v).detach().clone()
     return state

@@ -1,4 +1,4 @@
-"""`DistributedTrainer` on 2 gloo ranks (DDP, FSDP2, Ulysses sequence parallel) equals the
+"""The `Trainer` on 2 gloo ranks (DDP, FSDP2, Ulysses sequence parallel) equals the
 one-process trainer on the same global batch within 1e-5 in fp32. 4 packs per step: each rank
 accumulates 2 packs (no gradient sync on the first) under DDP / FSDP2."""
 
@@ -14,9 +14,9 @@ TOL, STEPS, PACKS = 1e-5, 3, 4
 
 
 def _rank(rank: int, world: int, out: str, kwargs: dict, path: str) -> None:
-    trainer = make_trainer(out, cfg={"steps": STEPS}, packs_per_step=PACKS, **kwargs)
+    trainer = make_trainer(out, steps=STEPS, packs_per_step=PACKS, **kwargs)
     assert len(trainer.next_batch().packs) == (PACKS if trainer.sequence_parallel else 2)
-    trainer = make_trainer(out, cfg={"steps": STEPS}, packs_per_step=PACKS, **kwargs)  # afresh
+    trainer = make_trainer(out, steps=STEPS, packs_per_step=PACKS, **kwargs)  # afresh
     result = trainer.run()
     state = trainer_state(trainer)
     if rank == 0:
@@ -26,7 +26,7 @@ def _rank(rank: int, world: int, out: str, kwargs: dict, path: str) -> None:
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory):
     out = tmp_path_factory.mktemp("oracle")
-    trainer = make_trainer(out, cfg={"steps": STEPS}, packs_per_step=PACKS)
+    trainer = make_trainer(out, steps=STEPS, packs_per_step=PACKS)
     result = trainer.run()
     init = make_trainer(tmp_path_factory.mktemp("init"), packs_per_step=PACKS)
     return trainer_state(trainer), result.loss, trainer_state(init)

@@ -1,16 +1,17 @@
 """Process groups: join one started by torchrun, or spawn a local gloo group (tests, CPU).
 
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT; `init_from_env`
-reads them. `spawn` starts `world_size` processes on this machine over loopback, the way the
+reads them, and `process_group` holds that group for the length of a command. `spawn` starts `world_size` processes on this machine over loopback, the way the
 tests check every parallel path against the single-process oracle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,32 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size()
+
+
+@contextlib.contextmanager
+def process_group() -> Iterator[tuple[int, int]]:
+    """(rank, world_size) of this process for the block: launched by torchrun (WORLD_SIZE > 1),
+    it joins the group and leaves it after; otherwise, or inside a group that already exists
+    (tests, `spawn`), it changes nothing (one process is rank 0 of 1)."""
+    if dist.is_initialized():
+        yield dist.get_rank(), dist.get_world_size()
+        return
+    if world_size_from_env() == 1:
+        yield 0, 1
+        return
+    joined = init_from_env()
+    try:
+        yield joined
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def group_rank_world() -> tuple[int, int]:
+    """(rank, world_size) of the current process group; (0, 1) without one."""
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def free_port() -> int:

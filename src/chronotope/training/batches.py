@@ -162,3 +162,19 @@ def make_batch(
     texts = ["" if d else it.text for d, it in zip(dropped.tolist(), items)]
     packed = PackedBatch.build(xs, positions, infos, sigma=sigmas, text=encode_text(texts))
     return TrainBatch(packed, torch.cat(targets), torch.cat(weights), kinds)
+
+
+@dataclass
+class StepBatch:
+    """This rank's packs of one global batch, and the global batch's totals (for logs)."""
+
+    packs: list[TrainBatch]
+    tokens: int  # tokens of the whole global batch
+    samples: int
+
+
+def target_count(batch: TrainBatch) -> int:
+    """Samples of a pack with at least one noisy token: those `flow_loss` averages over."""
+    seg = batch.packed.segments
+    den = torch.zeros(len(seg)).index_add(0, seg.segment_ids(), batch.weight.float().cpu())
+    return int((den[: seg.num_samples] > 0).sum())

@@ -62,6 +62,15 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     seed: int = 0
+    # ---- parallelism (under torchrun; one process is world size 1, docs/DISTRIBUTED.md) ----
+    parallel: str = "ddp"  # over several ranks: "ddp" (replicated) or "fsdp" (FSDP2, sharded)
+    sequence_parallel: bool = False  # Ulysses: each rank holds a slice of every pack's tokens
+    # packs in a step's global batch (None: the resumed run's, else WORLD_SIZE; 1 with
+    # sequence_parallel); the same global batch gives the same run on any number of ranks
+    packs_per_step: int | None = None
+    activation_checkpointing: bool = False  # recompute each block in backward (less memory)
+    compile: bool = False  # torch.compile each block
+    mixed_precision: str | None = None  # "bf16": with fsdp, bf16 compute, fp32 reduction
     # ---- logs, samples, checkpoints ----
     out: str = "runs/world-tiny"
     log_every: int = 10
@@ -101,6 +110,9 @@ class TrainConfig:
             ("seconds", 0 < self.seconds[0] <= self.seconds[1], "0 < min <= max"),
             ("sizes", bool(self.sizes) and all(min(s) >= 1 for s in self.sizes), "W,H >= 1"),
             ("patch", len(self.patch) == 3 and min(self.patch) >= 1, "three integers >= 1"),
+            ("parallel", self.parallel in ("ddp", "fsdp"), "ddp or fsdp"),
+            ("packs_per_step", self.packs_per_step is None or self.packs_per_step >= 1, ">= 1"),
+            ("mixed_precision", self.mixed_precision in (None, "bf16"), "bf16"),
             ("log_every", self.log_every >= 1, ">= 1"),
             ("sample_every", self.sample_every >= 0, ">= 0"),
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),

@@ -1,12 +1,22 @@
-"""Exponential moving average of the weights (Polyak averaging), kept as a full model copy so
-it can be sampled from and `save_pretrained` directly."""
+"""Exponential moving average of the weights (Polyak averaging), kept like the parameters it
+follows: plain tensors in one process or under DDP, DTensor shards under FSDP2 (no gather per
+step). `gather` builds the full EMA model for previews and export."""
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor
+
+
+def local_tensor(t: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor; a plain tensor as it is."""
+    return t.to_local() if isinstance(t, DTensor) else t
+
+
+def full_tensor(t: torch.Tensor) -> torch.Tensor:
+    """The whole tensor (an all-gather under FSDP2: every rank must call)."""
+    return t.full_tensor() if isinstance(t, DTensor) else t
 
 
 class EMA:
@@ -15,18 +25,28 @@ class EMA:
 
     def __init__(self, model: nn.Module, *, decay: float):
         self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self._ema = [p for p in self.model.parameters()]
+        self.names = [n for n, _ in model.named_parameters()]
         self._src = [p for p in model.parameters()]
+        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters()}
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
+        ema = [local_tensor(self.shadow[n]) for n in self.names]
         # lerp(ema, p, 1 - d) = ema + (1 - d) * (p - ema), one fused kernel over all tensors
-        torch._foreach_lerp_(self._ema, self._src, 1.0 - d)
+        torch._foreach_lerp_(ema, [local_tensor(p.detach()) for p in self._src], 1.0 - d)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.model.state_dict()
+        return self.shadow  # a checkpoint load fills these tensors in place
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state)
+    def gather(self, template: nn.Module | None) -> nn.Module | None:
+        """The full EMA weights loaded into `template` (a plain model of the same config), on
+        the rank that passes one (the others pass None and get None); every rank calls it."""
+        full = {n: full_tensor(t).detach() for n, t in self.shadow.items()}
+        if template is None:
+            return None
+        missing, unexpected = template.load_state_dict(full, strict=False)
+        buffers = {n for n, _ in template.named_buffers()}
+        if unexpected or not set(missing) <= buffers:
+            raise RuntimeError(f"EMA keys do not match the model: {missing} {unexpected}")
+        return template.eval().requires_grad_(False)

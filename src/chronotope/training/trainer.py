@@ -1,54 +1,63 @@
-"""The training loop: packed batches -> bf16 DiT -> flow loss -> AdamW + EMA, with logs,
-previews, atomic checkpoints and exact resume (same weights as an uninterrupted run on CPU)."""
+"""The training loop, in one process or over the ranks of a torchrun group: packed batches ->
+DiT -> flow loss -> AdamW + EMA, with logs, previews, atomic checkpoints and exact resume.
+
+One process is world size 1 of the same run. A step's global batch is `packs_per_step` packs
+drawn from the packer. Every rank runs the same packer on the same stream, so every rank knows
+the whole global batch; it then keeps only its share (`balance_packs`: equal pack counts,
+balanced tokens and attention cost) and builds noise, sigma and task masks for those packs only,
+each from a generator seeded by (seed, step, pack index). So the global batch does not depend
+on the number of ranks: a run resumed on another world size continues the same run, and one
+process is the oracle the tests compare against. Gradients are accumulated pack by pack (no
+sync until the last one) and each pack's loss is scaled so that the data-parallel gradient
+average is the gradient of the mean over every sample of the global batch, as
+`distributed.global_sample_mean` explains.
+
+Sequence parallelism instead gives every pack to every rank, split by tokens (`shard_pack`),
+and sums the partial gradients (`all_reduce_gradients`): for packs too long for one GPU.
+
+Checkpoints are DCP folders (`save_sharded`) in `out/checkpoints` at any world size, the EMA
+weights kept sharded like the model; they hold model, EMA, optimizer and data position, and the
+noise needs no saved state (it derives from the step). Rank 0 alone writes logs, previews and
+`out/final/` (the EMA model as a `save_pretrained` folder in safetensors).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
 
+from chronotope.distributed.balance import balance_packs
+from chronotope.distributed.checkpoint import load_files, load_sharded, save_sharded
+from chronotope.distributed.launch import group_rank_world
+from chronotope.distributed.parallelize import comm_device, global_count, parallelize, unwrap
+from chronotope.distributed.sequence import all_reduce_gradients, shard_pack
 from chronotope.errors import UsageError
 from chronotope.flow import flow_loss
-from chronotope.model import DiT
-from chronotope.training.batches import Packer, StreamFactory, TrainBatch, make_batch
+from chronotope.training.batches import (
+    Packer,
+    StepBatch,
+    StreamFactory,
+    TrainBatch,
+    make_batch,
+    target_count,
+)
+from chronotope.training.checkpoints import FORMAT, resumable_checkpoint
 from chronotope.training.config import TrainConfig, lr_at
-from chronotope.training.ema import EMA
+from chronotope.training.ema import EMA, full_tensor
 from chronotope.training.latents import LatentCodec
 from chronotope.training.logs import MetricsLog
+from chronotope.training.model import build_model, load_init_weights
 from chronotope.training.preview import sample_latents, write_previews
-from chronotope.utils.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    load_optimizer_state,
-    optimizer_state_tensors,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
-from chronotope.utils.configs import config_differences
-from chronotope.utils.paths import BUNDLED_MODEL_DIR
 from chronotope.utils.precision import autocast
-
-# fields that must match the checkpoint being resumed (they define the model or the data)
-_RESUME_FIXED = (
-    "model",
-    "width",
-    "depth",
-    "heads",
-    "patch",
-    "data",
-    "vae",
-    "sizes",
-    "seconds",
-    "fps",
-    "token_budget",
-    "buffer_size",
-    "seed",
-)
 
 
 @dataclass
@@ -67,10 +76,10 @@ class _Window:
     samples: int = 0
     start: float = field(default_factory=time.perf_counter)
 
-    def add(self, loss: torch.Tensor, batch: TrainBatch) -> None:
+    def add(self, loss: torch.Tensor, batch: StepBatch) -> None:
         self.losses.append(loss)
-        self.tokens += batch.num_tokens
-        self.samples += batch.packed.num_samples
+        self.tokens += batch.tokens
+        self.samples += batch.samples
 
     def metrics(self, budget: int) -> dict[str, float]:
         seconds = time.perf_counter() - self.start
@@ -84,54 +93,9 @@ class _Window:
         }
 
 
-def build_model(cfg: TrainConfig, codec: LatentCodec) -> DiT:
-    overrides = {k: getattr(cfg, k) for k in ("width", "depth", "heads") if getattr(cfg, k)}
-    return DiT.from_preset(
-        cfg.model, in_channels=codec.channels, patch=tuple(cfg.patch), **overrides
-    )
-
-
-def init_weights_dir(spec: str) -> Path:
-    """The transformer folder named by `--init`: "bundled", a pipeline or final/ folder (with a
-    transformer/ inside), or a transformer folder itself."""
-    folder = BUNDLED_MODEL_DIR if spec == "bundled" else Path(spec)
-    for candidate in (folder / "transformer", folder):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise UsageError(f"--init: no DiT folder (config.json) at {folder}", param="init")
-
-
-def load_init_weights(model: DiT, spec: str) -> None:
-    """Copy the weights of `spec` into `model` (in the model's dtype); the architecture must
-    match exactly, so a fine-tune never silently drops or reshapes a tensor."""
-    from chronotope.utils.checkpoint import load_safetensors
-
-    folder = init_weights_dir(spec)
-    saved = json.loads((folder / "config.json").read_text())
-    weights = load_safetensors(folder / "diffusion_pytorch_model.safetensors")
-    # a key the saved config lacks is a field added since: its default applies
-    diff = config_differences(model.config, saved, keys=[k for k in model.config if k in saved])
-    if diff:
-        key = diff[0]
-        raise UsageError(
-            f"--init {folder}: its DiT has {key}={saved[key]} but this run's has "
-            f"{model.config[key]}",
-            param="init",
-        )
-    state = model.state_dict()
-    missing = sorted(set(state) - set(weights))
-    extra = sorted(set(weights) - set(state))
-    if missing or extra:
-        raise UsageError(
-            f"--init {folder}: tensors differ from this run's model "
-            f"(missing {missing[:3]}, unexpected {extra[:3]})",
-            param="init",
-        )
-    model.load_state_dict({k: v.to(state[k].dtype) for k, v in weights.items()})
-
-
 class Trainer:
-    """Holds the model, EMA, optimizer, data packer and RNG; `run()` trains to `cfg.steps`."""
+    """Holds the model, EMA, optimizer, packer and step over the ranks of the current process
+    group (one process: no group); `run()` trains to `cfg.steps`."""
 
     def __init__(
         self,
@@ -143,26 +107,20 @@ class Trainer:
     ):
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
+        self.rank, self.world = group_rank_world()
+        self.main = self.rank == 0
+        # one rank splits nothing: the same run as without the flag
+        self.sequence_parallel = cfg.sequence_parallel and self.world > 1
+        self.mode = "none" if self.world == 1 or self.sequence_parallel else cfg.parallel
+        self._check_layout()
+        checkpoint, meta = resumable_checkpoint(cfg)
+        self.packs_per_step = self._global_batch(meta)  # all refusals before anything is built
+        nccl = dist.is_initialized() and dist.get_backend() == "nccl"
+        self.device = comm_device() if nccl else torch.device("cpu")
         torch.manual_seed(cfg.seed)  # model init
         self.codec = codec if codec is not None else LatentCodec.load(cfg.vae)
-        if text_encoder is None:
-            from chronotope.model import TextEncoder
-
-            text_encoder = TextEncoder(
-                max_length=cfg.text_max_length, cache_dir=self.out / "text_cache"
-            )
-        self.text = text_encoder
-        self.model = build_model(cfg, self.codec).train()
-        if cfg.init is not None:
-            load_init_weights(self.model, cfg.init)  # a resumed checkpoint still wins
-        self.ema = EMA(self.model, decay=cfg.ema_decay)
-        self.opt = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=cfg.lr,
-            betas=cfg.betas,
-            weight_decay=cfg.weight_decay,
-            fused=True,  # one kernel for the whole update (CPU fused AdamW since torch 2.4)
-        )
+        self.text = text_encoder if text_encoder is not None else self._text_encoder()
+        self._build_model()
         if stream_factory is None:
             from chronotope.training.streams import default_stream_factory
 
@@ -174,34 +132,160 @@ class Trainer:
             buffer_size=cfg.buffer_size,
             patch=tuple(cfg.patch),
         )
-        self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # noise, sigma, masks
         self.step = 0
         self.resumed_from: Path | None = None
-        self._resume()
+        if checkpoint is not None:
+            self._resume(checkpoint, meta)
+
+    # ---- setup ----
+
+    def _check_layout(self) -> None:
+        cfg = self.cfg
+        if self.world == 1 and (cfg.parallel != "ddp" or cfg.mixed_precision is not None):
+            raise UsageError(
+                "--parallel fsdp / --mixed-precision need several processes: launch with "
+                "`torchrun --nproc-per-node N -m chronotope.cli.main train ...` "
+                "(docs/DISTRIBUTED.md)"
+            )
+        if cfg.mixed_precision is not None and self.mode != "fsdp":
+            raise UsageError("--mixed-precision applies to --parallel fsdp on several ranks")
+
+    def _global_batch(self, meta: dict | None) -> int:
+        """Packs per step: the config's, else the resumed run's, else one per rank."""
+        saved = None if meta is None else int(meta["packs_per_step"])
+        n = self.cfg.packs_per_step or saved or (1 if self.sequence_parallel else self.world)
+        if saved is not None and n != saved:
+            raise UsageError(
+                f"--packs-per-step is {n} but the checkpoint in {self.out / 'checkpoints'} was "
+                f"trained with {saved} (the global batch); pass that value",
+                param="packs_per_step",
+            )
+        if not self.sequence_parallel and n % self.world:
+            raise UsageError(
+                f"--packs-per-step ({n}) must be a multiple of the number of ranks "
+                f"({self.world}): every rank runs the same number of forwards",
+                param="packs_per_step",
+            )
+        return n
+
+    def _text_encoder(self):
+        from chronotope.model import TextEncoder
+
+        return TextEncoder(max_length=self.cfg.text_max_length, cache_dir=self.out / "text_cache")
+
+    def _build_model(self) -> None:
+        """The DiT (from `--init` weights if given), parallelized; its optimizer and EMA."""
+        cfg = self.cfg
+        model = build_model(cfg, self.codec).train()
+        if cfg.init is not None:
+            load_init_weights(model, cfg.init)  # a resumed checkpoint still wins
+        self.model = parallelize(
+            model.to(self.device),
+            mode=self.mode,
+            activation_checkpointing=cfg.activation_checkpointing,
+            compile=cfg.compile,
+            mixed_precision=torch.bfloat16 if cfg.mixed_precision == "bf16" else None,
+        )
+        self.inner = unwrap(self.model)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=cfg.betas,
+            weight_decay=cfg.weight_decay,
+            # one kernel for the whole update; FSDP2's DTensors take the for-loop one
+            fused=self.mode != "fsdp",
+            foreach=False if self.mode == "fsdp" else None,
+        )
+        self.ema = EMA(self.inner, decay=cfg.ema_decay)
+
+    def summary(self) -> str:
+        n_params = sum(p.numel() for p in self.inner.parameters())  # DTensors: global
+        kind = "sequence parallel" if self.sequence_parallel else self.mode
+        return (
+            f"model {self.cfg.model}: {n_params / 1e6:.2f}M parameters; {self.world} rank(s), "
+            f"{kind}, {self.packs_per_step} packs per step; writing to {self.cfg.out}"
+        )
 
     # ---- one step ----
 
-    def next_batch(self) -> TrainBatch:
-        items = self.packer.next()
-        return make_batch(
-            items, cfg=self.cfg, encode_text=self.text.encode, generator=self.generator
-        )
+    def _pack_generator(self, index: int) -> torch.Generator:
+        """Noise of pack `index` of this step: the same whichever rank draws it."""
+        seed = np.random.SeedSequence([self.cfg.seed, self.step, index]).generate_state(1)[0]
+        return torch.Generator().manual_seed(int(seed))
 
-    def train_step(self, batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimizer step; returns (loss, per-sample losses, grad norm) as tensors (no sync)."""
+    def assignment(self, packs: list[list[int]]) -> list[int]:
+        """Indices of the packs (given by their segment lengths) this rank trains on."""
+        if self.sequence_parallel:
+            return list(range(len(packs)))  # every rank holds a slice of every pack
+        return balance_packs(packs, self.world)[self.rank]
+
+    def next_batch(self) -> StepBatch:
+        packs = [self.packer.next() for _ in range(self.packs_per_step)]  # same on every rank
+        mine = self.assignment([[it.num_tokens for it in items] for items in packs])
+        batches = [
+            make_batch(
+                packs[i],
+                cfg=self.cfg,
+                encode_text=self.text.encode,
+                generator=self._pack_generator(i),
+            )
+            for i in mine
+        ]
+        tokens = sum(it.num_tokens for items in packs for it in items)
+        return StepBatch(batches, tokens, sum(len(items) for items in packs))
+
+    def _predict(self, batch: TrainBatch) -> torch.Tensor:
+        p, dev = batch.packed, self.device
+        args = (p.tokens.to(dev), p.sigma.to(dev), p.positions.to(dev), p.segments)
+        args += (p.text.to(dev), p.text_segments)
+        with autocast(dev.type):
+            if not self.sequence_parallel:
+                return self.model(*args)
+            shard = shard_pack(*args)
+            return shard.gather(self.model(*shard.model_args()))
+
+    def _sync_gradients(self, sync: bool):
+        """Context: skip DDP's all-reduce / FSDP2's reduce-scatter for all packs but a rank's
+        last (gradients accumulate locally, one collective per step)."""
+        if self.mode == "ddp" and not sync:
+            return self.model.no_sync()
+        if self.mode == "fsdp":
+            self.model.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
+
+    def train_step(self, batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step on the global batch; returns (global mean loss, this rank's
+        per-sample losses, grad norm) as tensors (no host sync)."""
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.cfg, self.step)
-        p = batch.packed
-        with autocast(p.tokens.device.type):
-            pred = self.model(p.tokens, p.sigma, p.positions, p.segments, p.text, p.text_segments)
-        loss, per_sample = flow_loss(pred, batch.target, batch.weight, p.segments)
+        counts = [target_count(b) for b in batch.packs]
+        if self.mode == "none":  # one process, or sequence parallel: every rank has every pack
+            total, scale = sum(counts), 1.0
+        else:
+            total = global_count(sum(counts))
+            scale = float(self.world)  # DDP / FSDP2 average over ranks: undo it
+        scale /= max(total, 1)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_sum = torch.zeros((), device=self.device)
+        per_sample = []
+        for i, (b, n) in enumerate(zip(batch.packs, counts)):
+            with self._sync_gradients(i == len(batch.packs) - 1):
+                pred = self._predict(b)
+                target, weight = b.target.to(pred.device), b.weight.to(pred.device)
+                loss, ps = flow_loss(pred, target, weight, b.packed.segments)
+                pack_sum = loss * n  # sum of the per-sample losses with a target
+                (pack_sum * scale).backward()
+            loss_sum += pack_sum.detach()
+            per_sample.append(ps)
+        if self.sequence_parallel:
+            all_reduce_gradients(self.model)  # partial sums over token slices
+        elif self.mode != "none":
+            dist.all_reduce(loss_sum)  # for logging: the global batch's loss
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
         self.ema.update(self.step)
         self.step += 1
-        return loss.detach(), per_sample, grad_norm
+        return loss_sum / max(total, 1), torch.cat(per_sample), full_tensor(grad_norm)
 
     # ---- the loop ----
 
@@ -213,8 +297,9 @@ class Trainer:
         cfg = self.cfg
         stop_at = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
         deadline = None if cfg.minutes is None else time.monotonic() + 60 * cfg.minutes
-        log = MetricsLog(self.out)
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, dynamic_ncols=True)
+        log = MetricsLog(self.out) if self.main else None
+        show = cfg.progress and self.main
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not show, dynamic_ncols=True)
         window, last_loss, timed_out = _Window(), float("nan"), False
         try:
             while self.step < stop_at and not timed_out:
@@ -222,11 +307,13 @@ class Trainer:
                 loss, _, grad_norm = self.train_step(batch)
                 window.add(loss, batch)
                 bar.update(1)
-                timed_out = deadline is not None and time.monotonic() > deadline
+                timed_out = deadline is not None and self._agree(time.monotonic() > deadline)
                 if self.step % cfg.log_every == 0 or self.step == stop_at or timed_out:
-                    metrics = window.metrics(cfg.token_budget)  # the loop's only host sync
+                    # the loop's only host sync
+                    metrics = window.metrics(cfg.token_budget * self.packs_per_step)
                     metrics.update(lr=lr_at(cfg, self.step - 1), grad_norm=float(grad_norm))
-                    log.write(self.step, metrics)
+                    if log is not None:
+                        log.write(self.step, metrics)
                     last_loss = metrics["loss"]
                     bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{metrics['tokens_per_s']:.0f}")
                     window = _Window()
@@ -236,7 +323,8 @@ class Trainer:
                     self.save_checkpoint()
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
         if self.step % cfg.checkpoint_every:
             self.save_checkpoint()
         if self.step < cfg.steps and not timed_out:
@@ -244,11 +332,28 @@ class Trainer:
         self.write_samples(self.out / "samples" / "final")
         return TrainResult(self.step, last_loss, self.save_final())
 
+    def _agree(self, flag: bool) -> bool:
+        """Rank 0's clock decides a time-bounded run's end for everyone (clocks differ)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.broadcast(t, 0)
+        return bool(t.item())
+
     # ---- outputs ----
 
+    def ema_model(self) -> nn.Module | None:
+        """The full EMA model on rank 0 (None elsewhere); every rank must call it."""
+        template = build_model(self.cfg, self.codec) if self.main else None
+        return self.ema.gather(template)
+
     def write_samples(self, folder: Path) -> list[Path]:
+        """Preview videos of `cfg.sample_prompts` from the EMA model (rank 0 writes them)."""
+        model = self.ema_model()
+        if model is None:
+            return []
         latents = sample_latents(
-            self.ema.model,
+            model,
             list(self.cfg.sample_prompts),
             cfg=self.cfg,
             codec=self.codec,
@@ -260,14 +365,23 @@ class Trainer:
         (folder / "prompts.json").write_text(json.dumps(list(self.cfg.sample_prompts), indent=2))
         return paths
 
-    def save_final(self) -> Path:
-        """`out/final/transformer` (EMA DiT), `out/final/vae` (a copy, unless pixel space) and
-        `out/final/training.json` (what sampling must reproduce: shift anchors, patch, text)."""
-        final = self.out / "final"
-        self.ema.model.save_pretrained(final / "transformer", safe_serialization=True)
-        if self.codec.vae is not None:
-            shutil.copytree(self.codec.source, final / "vae", dirs_exist_ok=True)
-        info = {
+    def save_final(self, folder: str | Path | None = None) -> Path:
+        """`folder` (default `out/final`): `transformer/` (the EMA DiT), `vae/` (a copy, unless
+        pixel space) and `training.json` (what sampling must reproduce: shift anchors, patch,
+        text). Every rank calls it; the folder is complete when any rank returns."""
+        final = self.out / "final" if folder is None else Path(folder)
+        model = self.ema_model()
+        if model is not None:
+            model.save_pretrained(final / "transformer", safe_serialization=True)
+            if self.codec.vae is not None:
+                shutil.copytree(self.codec.source, final / "vae", dirs_exist_ok=True)
+            (final / "training.json").write_text(json.dumps(self._final_info(), indent=2))
+        if self.world > 1:
+            dist.barrier()
+        return final
+
+    def _final_info(self) -> dict:
+        return {
             "step": self.step,
             "vae": "vae" if self.codec.vae is not None else "none",
             "vae_source": self.codec.source,
@@ -278,46 +392,34 @@ class Trainer:
             "fps": self.cfg.fps,
             "config": self.cfg.to_dict(),
         }
-        (final / "training.json").write_text(json.dumps(info, indent=2))
-        return final
 
     # ---- checkpoints ----
 
     def save_checkpoint(self) -> Path:
-        opt_tensors, opt_meta = optimizer_state_tensors(self.opt)
+        """Every rank writes its shard; `out/checkpoints/step-XXXXXXXX` counts once complete."""
         data_tensors, data_meta = self.packer.state_dict()
-        rng = {**rng_state(), "rng.generator": self.generator.get_state()}
-        files = {
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": opt_tensors,
-            "rng": rng,
-            "data": data_tensors,
+        meta = {
+            "format": FORMAT,
+            "data": data_meta,
+            "config": self.cfg.to_dict(),
+            "packs_per_step": self.packs_per_step,
+            "world_size": self.world,
+            "parallel": "sequence" if self.sequence_parallel else self.mode,
         }
-        meta = {"optimizer": opt_meta, "data": data_meta, "config": self.cfg.to_dict()}
-        return save_checkpoint(
-            self.out / "checkpoints", self.step, files, meta, keep=self.cfg.keep_checkpoints
+        return save_sharded(
+            self.out / "checkpoints",
+            self.step,
+            self.model,
+            self.opt,
+            meta=meta,
+            keep=self.cfg.keep_checkpoints,
+            extra={"ema": self.ema.state_dict()},
+            files={"data": data_tensors},
         )
 
-    def _resume(self) -> None:
-        path = latest_checkpoint(self.out / "checkpoints")
-        if path is None:
-            return
-        files, meta = load_checkpoint(path)
-        saved = meta["config"]
-        for name in _RESUME_FIXED:
-            mine = json.loads(json.dumps(getattr(self.cfg, name)))  # tuples -> lists, like JSON
-            if saved.get(name) != mine:
-                raise UsageError(
-                    f"--{name.replace('_', '-')} is {mine} but the checkpoint in {path} was "
-                    f"trained with {saved.get(name)}; use another --out to start afresh",
-                    param=name,
-                )
-        self.model.load_state_dict(files["model"])
-        self.ema.load_state_dict(files["ema"])
-        load_optimizer_state(self.opt, files["optimizer"], meta["optimizer"])
-        set_rng_state(files["rng"])
-        self.generator.set_state(files["rng"]["rng.generator"])
+    def _resume(self, path: Path, meta: dict) -> None:
+        load_sharded(path, self.model, self.opt, extra={"ema": self.ema.state_dict()})
+        files = load_files(path)
         self.packer.load_state_dict(files.get("data", {}), meta["data"])
         self.step = int(meta["step"])
         self.resumed_from = path

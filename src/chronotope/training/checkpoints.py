@@ -1,0 +1,52 @@
+"""Which checkpoint a run resumes: the newest complete one in `out/checkpoints` (a DCP folder,
+`distributed.checkpoint`), refused when it was trained with another model or data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chronotope.distributed.checkpoint import is_sharded, latest_complete
+from chronotope.errors import UsageError
+from chronotope.training.config import TrainConfig
+
+FORMAT = "chronotope-sharded-v1"
+# fields that must match the checkpoint being resumed (they define the model or the data)
+RESUME_FIXED = (
+    "model",
+    "width",
+    "depth",
+    "heads",
+    "patch",
+    "data",
+    "vae",
+    "sizes",
+    "seconds",
+    "fps",
+    "token_budget",
+    "buffer_size",
+    "seed",
+)
+
+
+def resumable_checkpoint(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
+    """The checkpoint a run of `cfg` resumes and its meta.json; (None, None) to start afresh."""
+    path = latest_complete(Path(cfg.out) / "checkpoints")
+    if path is None:
+        return None, None
+    if not is_sharded(path):
+        raise UsageError(
+            f"{path} is a checkpoint of an older chronotope's one-process trainer; "
+            "use another --out to start afresh"
+        )
+    meta = json.loads((path / "meta.json").read_text())
+    saved = meta["config"]
+    for name in RESUME_FIXED:
+        mine = json.loads(json.dumps(getattr(cfg, name)))  # tuples -> lists, like JSON
+        if saved.get(name) != mine:
+            raise UsageError(
+                f"--{name.replace('_', '-')} is {mine} but the checkpoint in {path} was "
+                f"trained with {saved.get(name)}; use another --out to start afresh",
+                param=name,
+            )
+    return path, meta
