@@ -3,10 +3,10 @@ import json
 import torch
 
 from chronotope.autoencoder import CausalVAE
-from chronotope.autoencoder.train import TrainConfig, train_vae
+from chronotope.autoencoder.train import VAETrainConfig, train_vae
 
 
-def _cfg(out, **kw) -> TrainConfig:
+def _cfg(out, **kw) -> VAETrainConfig:
     base = dict(
         out=out,
         preset="tiny",
@@ -19,7 +19,7 @@ def _cfg(out, **kw) -> TrainConfig:
         stats_batches=2,
         progress=False,
     )
-    return TrainConfig(**{**base, **kw})
+    return VAETrainConfig(**{**base, **kw})
 
 
 def _recon_l1(vae: CausalVAE, video: torch.Tensor) -> float:

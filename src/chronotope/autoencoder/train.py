@@ -41,7 +41,7 @@ from chronotope.utils.precision import autocast
 
 
 @dataclass
-class TrainConfig:
+class VAETrainConfig:
     data: str = "world"  # "world", a manifest .csv, or a video file
     out: Path = Path("runs/vae")
     preset: str = "world"
@@ -99,7 +99,7 @@ class TrainConfig:
         self.out = Path(self.out)
 
 
-def build_model(cfg: TrainConfig) -> CausalVAE:
+def build_model(cfg: VAETrainConfig) -> CausalVAE:
     """The preset's VAE, with `cfg.decoder_blocks` per decoder level, or else --init's depth
     (a fine-tune of a grown decoder needs no flag to keep its size)."""
     kwargs = get_preset(cfg.preset).to_kwargs()
@@ -112,7 +112,7 @@ def build_model(cfg: TrainConfig) -> CausalVAE:
     return CausalVAE(**kwargs)
 
 
-def build_source(cfg: TrainConfig) -> BatchSource:
+def build_source(cfg: VAETrainConfig) -> BatchSource:
     if cfg.data == "world":
         return WorldSource(seed=cfg.seed, batch_size=cfg.batch)
     return VideoSource(
@@ -120,7 +120,7 @@ def build_source(cfg: TrainConfig) -> BatchSource:
     )
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
+def learning_rate(cfg: VAETrainConfig, step: int) -> float:
     """Linear warmup, then constant or a cosine decay that ends at `cfg.steps`.
 
     The schedule is a function of the step only (never of wall time), so a resumed run follows
@@ -134,7 +134,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _restore(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> int:
+def _restore(cfg: VAETrainConfig, model: CausalVAE, opt: torch.optim.Optimizer) -> int:
     ckpt = latest_checkpoint(cfg.out / "checkpoints")
     if ckpt is None:
         return 0
@@ -166,7 +166,7 @@ def load_checkpoint_model(folder: str | os.PathLike) -> CausalVAE:
     raise CorruptFileError(f"{folder}: its weights are no {meta['preset']!r} VAE of any depth")
 
 
-def _init_folder(cfg: TrainConfig) -> Path:
+def _init_folder(cfg: VAETrainConfig) -> Path:
     folder = Path(cfg.init)
     if (folder / "model_index.json").is_file():  # a pipeline folder: its VAE
         folder = folder / "vae"
@@ -175,7 +175,7 @@ def _init_folder(cfg: TrainConfig) -> Path:
     return folder
 
 
-def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
+def _load_init(cfg: VAETrainConfig, model: CausalVAE) -> None:
     folder = _init_folder(cfg)
     source = CausalVAE.from_pretrained(folder).float()
     ignore = ("latents_mean", "latents_std", "decoder_res_blocks")
@@ -201,7 +201,7 @@ def _load_init(cfg: TrainConfig, model: CausalVAE) -> None:
         )
 
 
-def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
+def _save(cfg: VAETrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
     opt_tensors, skeleton = optimizer_state_tensors(opt)
     meta = {"preset": cfg.preset, "data": cfg.data, "seed": cfg.seed, "optimizer": skeleton}
     meta["decoder_blocks"] = cfg.decoder_blocks
@@ -212,7 +212,11 @@ def _save(cfg: TrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: 
 
 
 def train_step(
-    model: CausalVAE, opt: torch.optim.Optimizer, video: torch.Tensor, cfg: TrainConfig, lr: float
+    model: CausalVAE,
+    opt: torch.optim.Optimizer,
+    video: torch.Tensor,
+    cfg: VAETrainConfig,
+    lr: float,
 ) -> dict[str, float]:
     for group in opt.param_groups:
         group["lr"] = lr
@@ -245,7 +249,7 @@ def _noisy_pass(
     return model.decoder(z), mean, logvar
 
 
-def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
+def train_vae(cfg: VAETrainConfig, *, source: BatchSource | None = None) -> Path:
     """Train (or resume) and return the `save_pretrained` folder `cfg.out / "final"`."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).train()
@@ -267,7 +271,7 @@ def train_vae(cfg: TrainConfig, *, source: BatchSource | None = None) -> Path:
     return finish(model, source, cfg)
 
 
-def _loop(cfg: TrainConfig, model, opt, source: BatchSource, step: int, log) -> int:
+def _loop(cfg: VAETrainConfig, model, opt, source: BatchSource, step: int, log) -> int:
     """Train from `step` until `cfg.steps` or the wall-time bound; return the step reached."""
     samples = source.batch(-1)[:4]  # fixed batch for contact sheets (step -1 is never trained)
     start = time.monotonic()
@@ -299,7 +303,7 @@ def _sample(model: CausalVAE, video: torch.Tensor, path: Path) -> None:
     write_contact_sheet(path, video, recon)
 
 
-def finish(model: CausalVAE, source: BatchSource, cfg: TrainConfig) -> Path:
+def finish(model: CausalVAE, source: BatchSource, cfg: VAETrainConfig) -> Path:
     """Measure latent statistics on held-in batches, then `save_pretrained(out/final)`."""
     model.eval()
     if not (cfg.freeze_encoder and model.config.latents_mean is not None):

@@ -123,9 +123,9 @@ def load_model(path: Path | None):
 
 def run_train(args: argparse.Namespace) -> int:
     from chronotope.autoencoder.losses import LossWeights
-    from chronotope.autoencoder.train import TrainConfig, train_vae
+    from chronotope.autoencoder.train import VAETrainConfig, train_vae
 
-    cfg = TrainConfig(
+    cfg = VAETrainConfig(
         data=args.data,
         out=args.out,
         preset=args.preset,

@@ -1,7 +1,7 @@
 """Parallel training: one `parallelize()` for DDP / FSDP2, Ulysses sequence parallelism for
 long videos (training and sampling), pack balancing over ranks, sharded (DCP) checkpoints and
-torchrun's process group (`launch.process_group`); `chronotope.training.Trainer` runs them (one process
-is world size 1). Model files hold none of it. See docs/DISTRIBUTED.md."""
+torchrun's process group (`launch.process_group`); `chronotope.training.Trainer` runs them
+(one process is world size 1). Model files hold none of it. See docs/DISTRIBUTED.md."""
 
 from chronotope.distributed.balance import balance_packs, pack_load
 from chronotope.distributed.checkpoint import (
