@@ -8,10 +8,10 @@ frames by 8 and the eval's detector reads the object's track. Printed: the true 
 continuation's speed on the true one (1: reads it; 0: ignores it), the continuation's speed over
 the true one (median, and its spread), and the velocity error as `chronotope eval` computes it.
 
-    .venv/bin/python benchmarks/eval_speed_reading.py [--cases 24] [--given 5] [--model DIR]
+    .venv/bin/python experiments/eval_speed_reading.py [--cases 24] [--given 5] [--model DIR]
         [--guidance G] [--early-guidance F] [--candidates K]
 
-Writes benchmarks/results/eval_speed_reading.json.
+Writes experiments/results/eval_speed_reading.json.
 """
 
 from __future__ import annotations

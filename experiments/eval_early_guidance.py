@@ -9,10 +9,10 @@ guidance; the early tokens' velocity is rescaled to the conditional one's spread
 track moves in, and whether exactly one persistent object is seen (strong guidance can split an
 object in two).
 
-    .venv/bin/python benchmarks/eval_early_guidance.py [--factors 1,2.3333] [--early-sigma 0.7]
+    .venv/bin/python experiments/eval_early_guidance.py [--factors 1,2.3333] [--early-sigma 0.7]
         [--colors 4] [--model DIR]
 
-Adds its settings to benchmarks/results/eval_early_guidance.json (keyed factor@sigma).
+Adds its settings to experiments/results/eval_early_guidance.json (keyed factor@sigma).
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ miss is the detector's or the decoder's) and the model's video of the prompt (th
 shape: a miss is the model's or the detector's). Prints the fraction of frames (the object's
 largest unclipped component of the prompted color) and of clips (majority vote) read right.
 
-    .venv/bin/python benchmarks/eval_shape_reading.py [--prompts 24] [--model DIR]
+    .venv/bin/python experiments/eval_shape_reading.py [--prompts 24] [--model DIR]
         [--compare OLD_DETECT.py]
 
 `--compare` loads another version of `chronotope/eval/detect.py` (e.g. `git show
 REV:src/chronotope/eval/detect.py > /tmp/old_detect.py`) and reads the same frames with it too.
-Writes benchmarks/results/eval_shape_reading.json.
+Writes experiments/results/eval_shape_reading.json.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ instead, and its speed along the true direction fitted over the last given and t
 Printed: the slope of that speed on the true one (1: the prediction moves at the given speed; 0:
 at one of its own), their correlation, and the same for the true frames (the tracker's floor).
 
-    .venv/bin/python benchmarks/eval_speed_x0.py [--cases 32] [--model DIR] [--guidance G]
+    .venv/bin/python experiments/eval_speed_x0.py [--cases 32] [--model DIR] [--guidance G]
 
-Writes benchmarks/results/eval_speed_x0.json.
+Writes experiments/results/eval_speed_x0.json.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Is the speed of given frames readable from the VAE's latents? A probe next to the DiT's own.
 
-`benchmarks/eval_speed_reading.py` shows the DiT continues a clip at a speed of its own. This
+`experiments/eval_speed_reading.py` shows the DiT continues a clip at a speed of its own. This
 asks whether the information is there to read: `--clips` world clips of one object in uniform
 motion (64x64 at 8 fps, `--given` frames, seeds apart from training and the eval), encoded by
 the model's VAE; a small conv net (two 3x3 layers of 64 channels, global mean, a linear map to
@@ -11,10 +11,10 @@ and the slope of the read speed on the true one. Inputs: all given latent frames
 alone (motion inside one latent frame), and the first alone (the causal first frame: a still
 image, so a control that should read nothing).
 
-    .venv/bin/python benchmarks/eval_latent_speed_probe.py [--clips 1500] [--given 5]
+    .venv/bin/python experiments/eval_latent_speed_probe.py [--clips 1500] [--given 5]
         [--epochs 60] [--model DIR]
 
-Writes benchmarks/results/eval_latent_speed_probe.json.
+Writes experiments/results/eval_latent_speed_probe.json.
 """
 
 from __future__ import annotations

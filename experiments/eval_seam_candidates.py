@@ -7,10 +7,10 @@ pipeline and a larger K differs only by the samples it may choose from. Printed 
 K: the fraction of cases that pass (seams within 2x the output's median step; a loop's wrap
 within 1.5x, and it moves), the median of the (worse) seam ratio, and the wall time.
 
-    .venv/bin/python benchmarks/eval_seam_candidates.py [--cases 40] [--candidates 1 3]
+    .venv/bin/python experiments/eval_seam_candidates.py [--cases 40] [--candidates 1 3]
         [--checks extend_backward connect loop extend_forward image_to_video] [--model DIR]
 
-Writes benchmarks/results/eval_seam_candidates.json.
+Writes experiments/results/eval_seam_candidates.json.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ frame-to-frame step (mean |difference| of consecutive frames) at latent boundari
 median step inside latent frames, for the world's own clip ("truth"), its reconstruction through
 the model's VAE and the model's video of the clip's caption ("generated").
 
-    .venv/bin/python benchmarks/eval_latent_boundaries.py [--clips 12] [--model DIR]
+    .venv/bin/python experiments/eval_latent_boundaries.py [--clips 12] [--model DIR]
         [--steps K] [--solver heun] [--guidance G]
 
-Writes benchmarks/results/eval_latent_boundaries.json.
+Writes experiments/results/eval_latent_boundaries.json.
 """
 
 from __future__ import annotations

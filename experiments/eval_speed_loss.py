@@ -8,12 +8,12 @@ speed of its own scores both alike. Printed per sigma: both losses (the flow los
 continuation's tokens, as in training), their difference and the fraction of clips where the own
 context is lower; and the room there is: the mean squared difference between the continuations
 at the two speeds (/4: the cost of not knowing which of two equally likely speeds it is). More
-sensitive than the sampled speed of `benchmarks/eval_speed_reading.py`: a fine-tune can move it
+sensitive than the sampled speed of `experiments/eval_speed_reading.py`: a fine-tune can move it
 before the sampled speed follows.
 
-    .venv/bin/python benchmarks/eval_speed_loss.py [--clips 24] [--model DIR]
+    .venv/bin/python experiments/eval_speed_loss.py [--clips 24] [--model DIR]
 
-Writes benchmarks/results/eval_speed_loss.json.
+Writes experiments/results/eval_speed_loss.json.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ pinned ends' cross-fade noised to `bridge_start`. Two kinds of connect are swept
 - two scenes (the eval's connect: a clip moving one way into another moving the other way),
   prompted with both captions.
 
-    .venv/bin/python benchmarks/sweep_bridge_start.py [--model DIR] [--starts 0.9,0.6]
+    .venv/bin/python experiments/sweep_bridge_start.py [--model DIR] [--starts 0.9,0.6]
         [--cases 12] [--seed 1]
 
 Prints one JSON line per start: medians over the cases, and the fraction whose both seams are

@@ -7,9 +7,9 @@ and the median of the worse seam, split by whether A's end and B's start show th
 two (`tasks.scene_change` above the model's `dissolve_above`). The prompt names both clips, as in
 `chronotope eval`; each pair gets the same seed under every transition.
 
-    .venv/bin/python benchmarks/eval_connect_transition.py [--pairs 16] [--model DIR]
+    .venv/bin/python experiments/eval_connect_transition.py [--pairs 16] [--model DIR]
 
-Writes benchmarks/results/eval_connect_transition.json.
+Writes experiments/results/eval_connect_transition.json.
 """
 
 from __future__ import annotations
