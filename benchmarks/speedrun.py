@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 CLOCK_START = time.monotonic()  # the command's start: imports, model and data count too
@@ -67,19 +66,9 @@ def _snapshot(trainer, folder: Path, mark: float, losses: list[float]) -> None:
     """The EMA model as a run's final/ folder would hold it (export reads it), plus the clock."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.ema.model.save_pretrained(tmp / "transformer", safe_serialization=True)
-    if trainer.codec.vae is not None:
-        shutil.copytree(trainer.codec.source, tmp / "vae")
-    info = dict(
-        step=trainer.step,
-        vae="vae" if trainer.codec.vae is not None else "none",
-        vae_source=trainer.codec.source,
-        shift=asdict(trainer.cfg.shift),
-        patch=list(trainer.cfg.patch),
-        text_encoder=getattr(trainer.text, "name", "all-MiniLM-L6-v2"),
-        text_max_length=trainer.cfg.text_max_length,
-        fps=trainer.cfg.fps,
-        config=trainer.cfg.to_dict(),
+    trainer.save_final(tmp)  # transformer/ (EMA), vae/, training.json: a run's final/ layout
+    info = json.loads((tmp / "training.json").read_text())
+    info.update(
         mark=mark,  # the snapshot's minute mark (it is written at the first step past it)
         minutes=_elapsed_min(),
         loss=sum(losses[-50:]) / max(1, len(losses[-50:])),
