@@ -99,12 +99,9 @@ def test_bad_mix_rejected():
         task_mask("sideways", 4)
 
 
-def test_configs_from_before_ends_keep_their_mix():
+def test_a_run_config_keeps_its_task_mix():
     from chronotope.training.config import TrainConfig
 
-    d = TrainConfig().to_dict()
-    del d["tasks"]["ends"]  # a run config written before the kind existed
-    assert TrainConfig.from_dict(d).tasks.ends == 0.0
     assert TrainConfig.from_dict(TrainConfig().to_dict()).tasks == TaskMix()
 
 
