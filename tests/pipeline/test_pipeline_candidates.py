@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from chronotope.errors import UsageError
-from chronotope.pipeline.pipeline import CANDIDATE_SEED_STRIDE
+from chronotope.pipeline.window import CANDIDATE_SEED_STRIDE
 from chronotope.tasks.seams import (
     moving_seams,
     seam_discontinuity,
@@ -70,11 +70,11 @@ def test_candidates_keep_the_sample_with_the_smoothest_seam(tiny_pipe):
 
 
 def test_windows_with_no_moving_seam_are_sampled_once(tiny_pipe, monkeypatch):
-    import chronotope.pipeline.pipeline as pl
+    import chronotope.pipeline.window as pw
 
     sizes = []
-    real = pl.sample_jobs
-    monkeypatch.setattr(pl, "sample_jobs", lambda t, jobs, **kw: sizes.append(len(jobs)) or real(t, jobs, **kw))  # fmt: skip
+    real = pw.sample_draws
+    monkeypatch.setattr(pw, "sample_draws", lambda t, draws, **kw: sizes.append(len(draws)) or real(t, draws, **kw))  # fmt: skip
     kw = dict(width=64, height=64, seed=0, candidates=4)
     a = tiny_pipe("x", num_frames=5, **kw).frames
     assert sizes == [1]  # text-to-video: nothing given, no seam
@@ -127,7 +127,7 @@ def test_only_calls_that_draw_candidates_count_them_against_the_memory_budget(ti
     budget = (one + two) / 2 / 1024**3  # room for one sample of the window, not two
     pipe = ChronotopePipeline.from_random(
         seed=0, steps=1, window_frames=17, context_frames=5, memory_budget_gib=budget,
-        seam_candidates=3,
+        candidates=3,
     )  # fmt: skip
     kw = dict(width=64, height=64, seed=0)
     out = pipe("x", num_frames=9, **kw)  # one sample: it runs

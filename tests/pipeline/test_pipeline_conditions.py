@@ -8,7 +8,7 @@ from PIL import Image
 
 from chronotope.data import read_video, write_video
 from chronotope.errors import UsageError
-from chronotope.pipeline.conditions import as_clip, as_image, as_pair
+from chronotope.tasks.conditions import as_clip, as_image, as_pair
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """A training run's final folder becomes a pipeline that generates (train -> export -> generate)."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -39,7 +40,8 @@ def test_train_export_generate(tmp_path):
     cfg = get_preset("test")
     pipe = export_pipeline(tmp_path / "run" / "final", tmp_path / "pipe", steps=2)
     assert pipe.config.width == 32 and pipe.config.fps == 8.0
-    assert pipe.config.shift == cfg.to_dict()["shift"]
+    assert pipe.config.sampling["shift"] == cfg.to_dict()["shift"]
+    assert pipe.sampling.shift == cfg.shift and pipe.sampling.steps == 2
     for part in ("transformer", "vae", "model_index.json"):  # no path of the exporting machine
         files = (
             [tmp_path / "pipe" / part]
@@ -144,14 +146,24 @@ def test_export_of_a_pipeline_folder_swaps_the_decoder_in_place_and_keeps_the_re
                 "7",
                 "--dissolve-above",
                 "0.2",
+                "--candidates",
+                "2",
             ]
         )
         == 0
     )
-    config = load_pipeline(tmp_path / "g6").config
-    assert (config.guidance, config.bridge_start, config.steps) == (6.0, 0.5, 2)
-    assert (config.early_guidance, config.early_sigma, config.early_rescale) == (2.0, 0.8, 0.5)
-    assert (config.restyle_guidance, config.dissolve_above) == (7.0, 0.2)
+    g6 = load_pipeline(tmp_path / "g6")
+    sampling, tasks = g6.sampling, g6.tasks
+    assert (sampling.guidance, tasks.bridge_start, sampling.steps) == (6.0, 0.5, 2)
+    assert (sampling.early_guidance, sampling.early_sigma, sampling.early_rescale) == (
+        2.0,
+        0.8,
+        0.5,
+    )
+    assert (tasks.restyle_guidance, tasks.dissolve_above, sampling.candidates) == (7.0, 0.2, 2)
+    saved = json.loads((tmp_path / "g6" / "model_index.json").read_text())
+    assert saved["sampling"] == sampling.to_dict() and saved["tasks"] == tasks.to_dict()
+    assert "guidance" not in saved and "bridge_start" not in saved  # nested, nowhere else
     with pytest.raises(UsageError, match="not a pipeline setting: guidanse"):
         export_pipeline(pipe_dir, tmp_path / "bad", guidanse=6.0)
     with pytest.raises(UsageError, match="neither a finished latent-space training run"):

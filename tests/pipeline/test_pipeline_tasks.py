@@ -7,8 +7,9 @@ import torch
 
 from chronotope.data import fit_frames
 from chronotope.errors import MemoryBudgetError, UsageError
+from chronotope.flow.settings import SamplingSettings
 from chronotope.pipeline import ChronotopePipeline
-from chronotope.pipeline.sampler import Job, sample_jobs
+from chronotope.pipeline.sampler import Draw, sample_draws
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_text_to_video_shape_and_determinism(tiny_pipe, clip):
 
 def test_image_is_one_frame(tiny_pipe):
     out = tiny_pipe("a blue square", num_frames=1, width=64, height=64, seed=0)
-    assert out.frames.shape == (1, 64, 64, 3) and out.metadata["task"] == "image"
+    assert out.frames.shape == (1, 64, 64, 3) and out.metadata["task"] == "text_to_image"
 
 
 def test_extend_forward_keeps_original_bit_exact(tiny_pipe, clip):
@@ -74,19 +75,19 @@ def test_extend_seconds_give_exact_new_frames(tiny_pipe, clip):
 def test_long_backward_extension_is_windowed(tiny_pipe, clip, monkeypatch):
     # window_frames=17: 30 frames before the clip take several windows, each leading into the
     # earliest frames made so far; none is longer than a window
-    import chronotope.pipeline.pipeline as pl
+    import chronotope.pipeline.window as pw
 
     lengths = []
-    real = pl.sample_jobs
+    real = pw.sample_draws
 
-    def spy(model, jobs, **kw):
-        lengths.append(jobs[0].start.shape[0])
-        return real(model, jobs, **kw)
+    def spy(model, draws, **kw):
+        lengths.append(draws[0].start.shape[0])
+        return real(model, draws, **kw)
 
-    monkeypatch.setattr(pl, "sample_jobs", spy)
+    monkeypatch.setattr(pw, "sample_draws", spy)
     out = tiny_pipe("x", video=clip, extend="backward", num_frames=30, seed=3).frames
     assert len(out) == 30 + 9 and np.array_equal(out[-9:], clip)
-    window_latents = 1 + (tiny_pipe.config.window_frames - 1) // tiny_pipe.ft
+    window_latents = 1 + (tiny_pipe.tasks.window_frames - 1) // tiny_pipe.ft
     assert len(lengths) > 1 and max(lengths) <= window_latents
 
 
@@ -140,7 +141,7 @@ def _scene(background, x: int, n: int = 5) -> np.ndarray:
 
 
 def test_scene_change_reads_backgrounds_not_objects():
-    from chronotope.pipeline.tasks import connect_transition, scene_change
+    from chronotope.tasks.windows import connect_transition, scene_change
 
     gray, black = _scene((128, 128, 128), 10), _scene((0, 0, 0), 10)
     later = _scene((128, 128, 128), 60)  # the same scene, its object elsewhere
@@ -157,7 +158,7 @@ def test_scene_change_reads_backgrounds_not_objects():
 
 
 def test_cross_fade_eases_from_a_to_b():
-    from chronotope.pipeline.tasks import cross_fade
+    from chronotope.tasks.windows import cross_fade
 
     a = np.full((8, 4, 4, 3), 10, np.uint8)
     b = np.full((8, 4, 4, 3), 190, np.uint8)
@@ -182,7 +183,7 @@ def test_cross_fade_eases_from_a_to_b():
 def test_connect_across_scenes_dissolves_two_extensions(tiny_pipe):
     """A connect of two scenes (another background) is A extended forward and B backward, each
     without prompt or guidance (the run's windows: seed and seed + 1), then cross-faded."""
-    from chronotope.pipeline.tasks import cross_fade
+    from chronotope.tasks.windows import cross_fade
 
     a, b = _scene((128, 128, 128), 10, n=9), _scene((0, 0, 0), 40, n=9)
     out = tiny_pipe("a white square moves right", connect=(a, b), num_frames=8, seed=4)
@@ -226,14 +227,14 @@ def test_loop_is_one_circle_of_latent_frames(tiny_pipe):
 
 
 def test_loop_period_starts_half_a_latent_frame_into_the_circle(tiny_pipe):
-    from chronotope.pipeline.pipeline import _Run, _to_uint8, autocast
+    from chronotope.pipeline.window import WindowSampler, autocast, to_uint8
+    from chronotope.tasks.request import GenerationRequest, resolve
 
-    run = _Run(
-        tiny_pipe, steps=1, guidance=1.0, solver="euler", seed=0, callback=None, height=64, width=64
-    )
+    request = GenerationRequest("x", width=64, height=64, num_frames=9, seed=0)
+    run = WindowSampler(tiny_pipe, resolve(request, tiny_pipe.defaults))
     vae, ft = tiny_pipe.vae, tiny_pipe.ft
     z = torch.randn(vae.config.latent_channels, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    out = run._decode(z, circle_from=1)  # the causal first frame + a circle of 2 latent frames
+    out = run.decode(z, circle_from=1)  # the causal first frame + a circle of 2 latent frames
     # oracle: the circle decoded three times after the first frame; the period is the second
     # pass's 2 x ft frames taken from ft // 2 frames in, so its wrap is a step inside a latent
     # frame of the third pass, decoded after the second pass's last frame
@@ -241,14 +242,14 @@ def test_loop_period_starts_half_a_latent_frame_into_the_circle(tiny_pipe):
     full = torch.cat([z, circle, circle, circle], dim=1)
     with autocast(enabled=tiny_pipe.autocast):  # as the pipeline decodes
         parts = list(vae.decode_iter(vae.denormalize(full[None])))
-    frames = np.concatenate([_to_uint8(p[0]) for p in parts])
+    frames = np.concatenate([to_uint8(p[0]) for p in parts])
     period = 2 * ft
     start = 1 + period + ft // 2
     assert out.shape[0] == 1 + period
     assert np.array_equal(out[0], frames[0])
     assert np.array_equal(out[1:], frames[start : start + period])
     with pytest.raises(UsageError, match="latent frame 1"):
-        run._decode(z, circle_from=0)  # a circle through the causal first frame has no period
+        run.decode(z, circle_from=0)  # a circle through the causal first frame has no period
 
 
 def test_loop_of_a_multiple_of_ft_frames_is_exactly_that_period(tiny_pipe):
@@ -266,13 +267,13 @@ def test_loop_of_a_multiple_of_ft_frames_is_exactly_that_period(tiny_pipe):
 def test_loop_of_a_given_clip_appends_a_bridge_back_to_its_start(tiny_pipe, clip):
     out = tiny_pipe("x", image=clip[0], num_frames=9, loop=True, seed=6)
     plain = tiny_pipe("x", image=clip[0], num_frames=9, seed=6)
-    assert out.metadata["task"] == "image-to-video+loop"
+    assert out.metadata["task"] == "image_to_video+loop"
     assert np.array_equal(out.frames[:9], plain.frames)  # the clip itself, then the bridge
     assert len(out.frames) > 9
 
 
 def test_circular_model_fn_rolls_whole_frames_of_the_circle_and_back():
-    from chronotope.pipeline.sampler import Circle, circular_model_fn
+    from chronotope.flow.guidance import Circle, circular_model_fn
 
     x = torch.randn(20, 3)  # tokens 0-3 another sample; 4-19 a circle of 4 frames x 4 tokens
     seen = []
@@ -299,12 +300,13 @@ def test_circular_model_fn_rolls_whole_frames_of_the_circle_and_back():
 def test_a_circle_job_packed_with_others_equals_it_alone(tiny_pipe):
     jobs = _jobs(0)
     jobs[2].circle_from = 1  # the 5-frame job loops over its last 4 latent frames
-    kw = dict(uncond_text=torch.randn(2, 384), steps=3, guidance=3.0, autocast=False)
-    together = sample_jobs(tiny_pipe.transformer, jobs, **kw)
-    (alone,) = sample_jobs(tiny_pipe.transformer, [jobs[2]], **kw)
+    settings = SamplingSettings(steps=3, guidance=3.0)
+    kw = dict(uncond_text=torch.randn(2, 384), settings=settings, autocast=False)
+    together = sample_draws(tiny_pipe.transformer, jobs, **kw)
+    (alone,) = sample_draws(tiny_pipe.transformer, [jobs[2]], **kw)
     assert torch.allclose(together[2], alone, atol=1e-4)
     jobs[2].circle_from = None
-    (plain,) = sample_jobs(tiny_pipe.transformer, [jobs[2]], **kw)
+    (plain,) = sample_draws(tiny_pipe.transformer, [jobs[2]], **kw)
     assert not torch.allclose(plain, alone, atol=1e-3)
 
 
@@ -315,7 +317,7 @@ def test_restyle_keeps_length(tiny_pipe, clip):
 
 def test_multishot_and_long_video_lengths(tiny_pipe):
     shots = tiny_pipe(["a red circle", "a blue square"], shot_seconds=2, seed=8)
-    assert shots.frames.shape[0] == 2 * 17 and shots.metadata["task"] == "multi-shot"
+    assert shots.frames.shape[0] == 2 * 17 and shots.metadata["task"] == "multi_shot"
     chunks = []
     out = tiny_pipe("x", seconds=6, seed=9, frame_sink=chunks.append)
     assert out.frames.shape[0] == 0
@@ -349,7 +351,7 @@ def _jobs(seed):
         start = torch.ones(s[1])
         start[0] = 0.0 if s[1] > 1 else 1.0  # pin the first frame of videos
         jobs.append(
-            Job(torch.randn(s, generator=g), start, torch.randn(3 + i, 384, generator=g), 10 + i)
+            Draw(torch.randn(s, generator=g), start, torch.randn(3 + i, 384, generator=g), 10 + i)
         )
     return jobs
 
@@ -358,10 +360,11 @@ def _jobs(seed):
 def test_packed_batch_equals_each_job_alone_and_pins_are_exact(tiny_pipe, early):
     jobs = _jobs(0)
     uncond = torch.randn(2, 384)
-    kw = dict(uncond_text=uncond, steps=3, guidance=3.0, autocast=False, early_guidance=early)
-    together = sample_jobs(tiny_pipe.transformer, jobs, **kw)
+    settings = SamplingSettings(steps=3, guidance=3.0, early_guidance=early)
+    kw = dict(uncond_text=uncond, settings=settings, autocast=False)
+    together = sample_draws(tiny_pipe.transformer, jobs, **kw)
     for job, z in zip(jobs, together):
-        (alone,) = sample_jobs(tiny_pipe.transformer, [job], **kw)
+        (alone,) = sample_draws(tiny_pipe.transformer, [job], **kw)
         assert torch.allclose(z, alone, atol=1e-4)
         pinned = job.start == 0
         assert torch.equal(z[:, pinned], job.z_ref[:, pinned])
@@ -371,7 +374,8 @@ def test_early_guidance_is_the_stronger_guidance_of_tokens_above_its_level(tiny_
     """Per token: at or below `level` the velocity is the one of guidance g; above it, the one
     of guidance 1 + f (g - 1), rescaled per sample to the spread of the conditional velocity
     over those tokens; one packed call, whatever mix of noise levels the tokens are at."""
-    from chronotope.pipeline.sampler import _guided_model_fn, _info, _start_tokens
+    from chronotope.flow.guidance import guided_model_fn
+    from chronotope.pipeline.sampler import _info, _start_tokens
     from chronotope.tokens import PackedBatch
 
     jobs, patch = _jobs(1), tuple(tiny_pipe.transformer.config.patch)
@@ -379,14 +383,20 @@ def test_early_guidance_is_the_stronger_guidance_of_tokens_above_its_level(tiny_
     batch = PackedBatch.build(
         [t[0] for t in toks],
         [t[2] for t in toks],
-        [_info(j, patch, t[0].shape[0]) for j, t in zip(jobs, toks)],
+        [_info(j, patch) for j in jobs],
         text=[j.text for j in jobs],
     )
     uncond, x = torch.randn(2, 384), batch.tokens.float()
     sigma = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(0))
-    fn = lambda g, early=(1.0, 1.0, 1.0): _guided_model_fn(  # noqa: E731
-        tiny_pipe.transformer, batch, uncond, g, False, early=early
-    )(x, sigma)
+
+    def fn(g, early=(1.0, 1.0, 1.0)):
+        f, level, phi = early
+        settings = SamplingSettings(
+            guidance=g, early_guidance=f, early_sigma=level, early_rescale=phi
+        )
+        model_fn = guided_model_fn(tiny_pipe.transformer, batch, uncond, settings, autocast=False)
+        return model_fn(x, sigma)
+
     early, low, high, cond = fn(3.0, (2.5, 0.5, 1.0)), fn(3.0), fn(1 + 2.5 * 2.0), fn(1.0)
     unscaled, half = fn(3.0, (2.5, 0.5, 0.0)), fn(3.0, (2.5, 0.5, 0.5))
     above = sigma > 0.5
@@ -488,15 +498,15 @@ def test_restyle_of_any_length_keeps_it(tiny_pipe, clip, length):
 def test_long_restyle_is_windowed_and_deterministic(tiny_pipe, clip, monkeypatch):
     source = np.concatenate([clip, clip[::-1], clip, clip[::-1]])  # 36 frames; windows of 17
     windows = []
-    from chronotope.pipeline import pipeline as pl
+    from chronotope.pipeline.window import WindowSampler
 
-    real_one = pl._Run.one
+    real_one = WindowSampler.__call__
 
     def counting(self, prompt, window):
         windows.append((window.canvas.num_frames, int(window.canvas.known.sum())))
         return real_one(self, prompt, window)
 
-    monkeypatch.setattr(pl._Run, "one", counting)
+    monkeypatch.setattr(WindowSampler, "__call__", counting)
     out = tiny_pipe("a green circle", video=source, strength=0.5, seed=7).frames
     assert out.shape == source.shape
     assert len(windows) >= 3 and all(n <= 17 for n, _ in windows)
@@ -512,19 +522,19 @@ def test_restyle_strength_is_checked_before_work(tiny_pipe, clip):
 
 def test_bridge_start_applies_to_bridges_only(clip, monkeypatch):
     from chronotope.pipeline import ChronotopePipeline
-    from chronotope.pipeline import pipeline as pl
+    from chronotope.pipeline import window as pw
 
     pipe = ChronotopePipeline.from_random(
         seed=0, steps=2, window_frames=17, context_frames=5, bridge_start=0.7
     )
     starts = []
-    real = pl.sample_jobs
+    real = pw.sample_draws
 
-    def spy(model, jobs, **kw):
-        starts.append(jobs[0].start.tolist())
-        return real(model, jobs, **kw)
+    def spy(model, draws, **kw):
+        starts.append(draws[0].start.tolist())
+        return real(model, draws, **kw)
 
-    monkeypatch.setattr(pl, "sample_jobs", spy)
+    monkeypatch.setattr(pw, "sample_draws", spy)
     pipe("x", connect=(clip, clip[::-1].copy()), num_frames=8, seed=0)
     # A's tail (5 frames: latents 0, 1), a bridge of 2 latents, B's head (4 frames: 1 latent)
     assert starts[-1] == [0.0, 0.0, 0.7, 0.7, 0.0]
@@ -621,7 +631,7 @@ def test_images_of_a_video_longer_than_a_window_are_its_first_and_last_frames(ti
     """Longer than a window (17 frames here), image-to-video is windowed like a long video: the
     first window starts on the image, the last ends on the last image (neither is dropped)."""
     out = tiny_pipe("x", image=clip[0], last_image=clip[8], num_frames=29, seed=2)
-    assert out.metadata["task"] == "long" and out.frames.shape[0] == 29
+    assert out.metadata["task"] == "long_video" and out.frames.shape[0] == 29
     assert np.array_equal(out.frames[0], clip[0])
     assert np.array_equal(out.frames[-1], clip[8])
     first = tiny_pipe("x", image=clip[0], num_frames=29, seed=2).frames
@@ -632,7 +642,7 @@ def test_images_of_a_video_longer_than_a_window_are_its_first_and_last_frames(ti
 
 def test_a_loop_longer_than_a_window_streams_after_its_bridge(tiny_pipe):
     kept = tiny_pipe("x", num_frames=24, loop=True, seed=3)
-    assert kept.metadata["task"] == "long+loop"
+    assert kept.metadata["task"] == "long_video+loop"
     chunks = []
     sunk = tiny_pipe("x", num_frames=24, loop=True, seed=3, frame_sink=chunks.append)
     assert len(sunk.frames) == 0 and sunk.metadata["frames"] == len(kept.frames)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from chronotope.errors import MemoryBudgetError, UsageError
-from chronotope.serve.engine import GenerationRequest
+from chronotope.tasks.request import GenerationRequest
 
 
 def prompt_color(prompt: str) -> np.ndarray:
@@ -40,15 +40,15 @@ class FakeEngine:
         self.hold.set()
         self.calls: list[GenerationRequest] = []
 
-    def validate(self, r: GenerationRequest) -> None:
+    def validate(self, r: GenerationRequest, seconds: float) -> None:
         for name, v in (("width", r.width), ("height", r.height)):
             if v % 16 or not 16 <= v <= 512:
                 raise UsageError(
                     f"{name} must be a multiple of 16 in [16, 512], got {v}", param="size"
                 )
-        if r.total_seconds > 12:
-            raise UsageError(f"at most 12 seconds, got {r.total_seconds:g}", param="seconds")
-        if r.width * r.height * r.total_seconds * self.fps > 256 * 256 * 64:
+        if seconds > 12:
+            raise UsageError(f"at most 12 seconds, got {seconds:g}", param="seconds")
+        if r.width * r.height * seconds * self.fps > 256 * 256 * 64:
             raise MemoryBudgetError("this request needs more memory than the budget", param="size")
 
     def generate(self, r: GenerationRequest, progress) -> tuple[np.ndarray, float]:
@@ -57,19 +57,19 @@ class FakeEngine:
             self.hold.wait()
             time.sleep(self.step_sleep)
             progress(step + 1, self.steps)
-        t = max(1, round(r.seconds * self.fps))
+        t = len(r.video) if r.task == "restyle" else max(1, round(r.seconds * self.fps))
         frames = np.empty((t, r.height, r.width, 3), dtype=np.uint8)
         frames[:] = prompt_color(r.prompt)
         for i in range(t):  # an 8 px square moving right one pixel per frame
             x = i % max(1, r.width - 8)
             frames[i, 4:12, x : x + 8] = 255
-        if r.task == "image":
+        if r.task == "image_to_video":
             frames[0] = r.image
-        elif r.task in ("remix", "edit"):
+        elif r.task == "restyle":
             src = r.video[np.linspace(0, len(r.video) - 1, t).round().astype(int)]
             s = r.strength
             frames = ((1 - s) * src + s * frames.astype(np.float32)).round().astype(np.uint8)
-        elif r.task == "extend":
+        elif r.task == "extend_forward":
             frames = np.concatenate([r.video, frames])
         return frames, self.fps
 

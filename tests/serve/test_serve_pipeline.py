@@ -91,7 +91,7 @@ def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
 
 
 def test_a_cancelled_job_stops_within_a_solver_step():
-    from chronotope.serve.engine import GenerationRequest
+    from chronotope.tasks.request import GenerationRequest
 
     pipe = pytest.importorskip("chronotope.pipeline").ChronotopePipeline.from_random(
         seed=0, width=64, depth=2, heads=1, fps=8.0, seconds=1.0, steps=2
@@ -107,7 +107,7 @@ def test_a_cancelled_job_stops_within_a_solver_step():
         if len(calls) == 2:
             raise Cancelled
 
-    request = GenerationRequest(task="text", prompt="x", width=64, height=64, seconds=1.0)
+    request = GenerationRequest(prompt="x", width=64, height=64, seconds=1.0)
     with pytest.raises(Cancelled):
         engine.generate(request, progress)
     assert calls == [(0, 1), (0, 1)]  # stopped before the second block of the first step

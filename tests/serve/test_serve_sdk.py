@@ -69,7 +69,7 @@ def test_image_to_video_starts_from_the_image(client, engine):
         input_reference=("first.png", buf.getvalue(), "image/png"),
     )  # fmt: skip
     wait(client, video.id)
-    assert engine.calls[-1].task == "image"
+    assert engine.calls[-1].task == "image_to_video"
     assert np.array_equal(engine.calls[-1].image, image)  # same size: passed through exactly
     first = decode_mp4(client.videos.download_content(video.id).content)[0].astype(int)
     assert np.abs(first[10:40, 4:28] - (250, 10, 10)).max() < 12
@@ -83,7 +83,7 @@ def test_remix_extend_edit_and_delete(client, engine):
     remix = client.videos.remix(src.id, prompt="the same field at night")
     assert remix.remixed_from_video_id == src.id and remix.size == "64x48" and remix.seconds == "2"
     wait(client, remix.id)
-    assert engine.calls[-1].task == "remix" and engine.calls[-1].video.shape == (16, 48, 64, 3)
+    assert engine.calls[-1].task == "restyle" and engine.calls[-1].video.shape == (16, 48, 64, 3)
 
     # openai 3.57 rejects `video={"id": ...}` client-side (extract_files wants a file), so a
     # reference by id goes through extra_body; the wire form is the same multipart `video[id]`
@@ -101,7 +101,7 @@ def test_remix_extend_edit_and_delete(client, engine):
     mp4 = client.videos.download_content(src.id).content
     edit = client.videos.edit(video=("clip.mp4", mp4, "video/mp4"), prompt="make it autumn")
     wait(client, edit.id)
-    assert engine.calls[-1].task == "edit" and engine.calls[-1].video.shape == (16, 48, 64, 3)
+    assert engine.calls[-1].task == "restyle" and engine.calls[-1].video.shape == (16, 48, 64, 3)
 
     deleted = client.videos.delete(remix.id)
     assert deleted.deleted and deleted.id == remix.id and deleted.object == "video.deleted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     pipe = load_pipeline(args.model)
     if args.steps is not None:
-        pipe.register_to_config(steps=args.steps)
+        pipe.configure(sampling=dataclasses.replace(pipe.sampling, steps=args.steps))
     page = run_demo(pipe, args.out, seed=args.seed)
     print(f"open {page}")
     return 0

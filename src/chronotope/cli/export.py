@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "conditional one's spread (1: fully, 0: not)",
     )
     p.add_argument(
-        "--seam-candidates",
+        "--candidates",
         type=int,
         metavar="K",
         help="samples drawn of each window with a seam, the smoothest kept (1: once)",
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             ("early_guidance", args.early_guidance),
             ("early_sigma", args.early_sigma),
             ("early_rescale", args.early_rescale),
-            ("seam_candidates", args.seam_candidates),
+            ("candidates", args.candidates),
         )
         if v is not None
     }

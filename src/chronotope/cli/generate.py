@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -102,18 +103,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--shot-seconds", type=float, help="seconds per shot with several --prompt")
     p.add_argument("--memory-budget", type=float, help="GiB a request may use (default 16)")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON object describing the result (output, size, frames, fps, seconds, new_frames, new_seconds, seed, wall_seconds, ...)",
-    )
+    json_help = "print one JSON object describing the result (output, task, size, frames, ...)"
+    p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
     """The CLI's own rules (a --video needs a task flag; shots need --shot-seconds), then the
-    library's (`_check_combinations`), all before the model loads."""
+    request's (`GenerationRequest.check`), all before the model loads."""
     _check_out(args)
     if args.video is not None and args.extend is None and args.strength is None:
         raise UsageError("--video needs --extend forward|backward or --strength S")
@@ -123,8 +121,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(
             "--shot-seconds sets the length: do not combine it with --frames/--seconds"
         )
-    _check_combinations(args)
-    from chronotope.pipeline.conditions import check_file
+    _check_request(args)
+    from chronotope.tasks.conditions import check_file
 
     for name in ("image", "last_image", "video"):
         path = getattr(args, name)
@@ -191,29 +189,43 @@ def _check_restyle_still(args: argparse.Namespace, suffix: str) -> None:
         )
 
 
-def _check_combinations(args: argparse.Namespace) -> None:
-    """The pipeline's own checks of the call, before the model loads; errors name the flag."""
-    from chronotope.pipeline import ChronotopePipeline
-    from chronotope.pipeline.request import check_numbers
-    from chronotope.pipeline.tasks import check_strength
+def request_from_args(args: argparse.Namespace):
+    """The `GenerationRequest` of the command line; condition files are read by the pipeline
+    at the call's fps (`tasks/conditions.py`), --size is parsed (not checked) here."""
+    from chronotope.tasks.request import GenerationRequest
+    from chronotope.tasks.sizes import parse_size
 
+    width, height = parse_size(args.size) if args.size else (None, None)
+    return GenerationRequest(
+        prompt=args.prompt if len(args.prompt) > 1 else args.prompt[0],
+        negative_prompt=args.negative_prompt,
+        image=args.image,
+        last_image=args.last_image,
+        video=args.video,
+        extend=args.extend,
+        strength=args.strength,
+        connect=tuple(args.connect) if args.connect else None,
+        transition=args.transition,
+        loop=args.loop,
+        num_frames=args.frames,
+        seconds=args.seconds,
+        shot_seconds=args.shot_seconds,
+        fps=args.fps,
+        width=width,
+        height=height,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        solver=args.solver,
+        early_guidance=args.early_guidance,
+        candidates=args.candidates,
+    )
+
+
+def _check_request(args: argparse.Namespace) -> None:
+    """The request's own checks, before the model loads; errors name the flag."""
     try:
-        check_numbers(
-            steps=args.steps,
-            fps=args.fps,
-            seconds=args.seconds,
-            shot_seconds=args.shot_seconds,
-            guidance=args.guidance,
-            seed=args.seed,
-            early_guidance=args.early_guidance,
-            candidates=args.candidates,
-        )
-        ChronotopePipeline.check_task(
-            args.prompt, args.image, args.last_image, args.video, args.strength, args.extend,
-            args.connect, args.loop, args.frames, args.seconds, args.transition,
-        )  # fmt: skip
-        if args.strength is not None:
-            check_strength(args.strength)
+        request_from_args(args).check()
     except UsageError as e:
         flag = f"--{e.param.replace('_', '-')}" if e.param else None
         raise UsageError(f"{flag}: {e}" if flag else str(e), param=e.param) from None
@@ -233,11 +245,10 @@ def run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from chronotope.distributed.launch import init_from_env
-    from chronotope.distributed.sampling import enable_sequence_parallel_sampling, shared_seed
+    from chronotope.distributed.sampling import shared_seed
 
     rank, _ = init_from_env()
     try:
-        enable_sequence_parallel_sampling()
         args.seed = shared_seed(args.seed)  # every rank must draw the same noise
         return _generate(args, rank=rank)
     finally:
@@ -248,50 +259,29 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
     import contextlib
 
     from chronotope.data import VideoWriter
+    from chronotope.distributed.launch import world_size_from_env
     from chronotope.pipeline.loading import load_pipeline
-    from chronotope.pipeline.request import check_size, parse_size
+    from chronotope.tasks.sizes import check_size
 
     pipe = load_pipeline(args.model)
     _to_rank_device(pipe)
+    if world_size_from_env() > 1:  # the video's tokens split over the ranks
+        from chronotope.distributed.sampling import parallelize_sampling
+
+        parallelize_sampling(pipe)
     if args.quiet or rank != 0:
         pipe.set_progress_bar_config(disable=True)
     if args.memory_budget is not None:
         pipe.register_to_config(memory_budget_gib=args.memory_budget)
-    fps = args.fps or pipe.config.fps
-    width, height = parse_size(args.size) if args.size else (None, None)
+    request = dataclasses.replace(request_from_args(args), fps=args.fps or pipe.config.fps)
     if args.size:  # a 0 would silently become the default size
-        check_size(width, height, pipe.fs)
+        check_size(request.width, request.height, pipe.fs)
 
     # frames stream into the writer window by window (memory flat in length); the file
     # appears under --out only when generation finished (Ctrl-C leaves nothing there)
-    writer_cm = VideoWriter(args.out, fps) if rank == 0 else contextlib.nullcontext()
+    writer_cm = VideoWriter(args.out, request.fps) if rank == 0 else contextlib.nullcontext()
     with writer_cm as writer:
-        out = pipe(
-            args.prompt if len(args.prompt) > 1 else args.prompt[0],
-            width=width,
-            height=height,
-            num_frames=args.frames,
-            seconds=args.seconds,
-            fps=fps,
-            steps=args.steps,
-            guidance=args.guidance,
-            early_guidance=args.early_guidance,
-            candidates=args.candidates,
-            seed=args.seed,
-            solver=args.solver,
-            negative_prompt=args.negative_prompt,
-            # condition files are read by the pipeline at `fps` (`pipeline/conditions.py`)
-            image=args.image,
-            last_image=args.last_image,
-            video=args.video,
-            strength=args.strength,
-            extend=args.extend,
-            connect=args.connect,
-            transition=args.transition,
-            loop=args.loop,
-            shot_seconds=args.shot_seconds,
-            frame_sink=writer.write if rank == 0 else (lambda frames: None),
-        )
+        out = pipe.generate(request, sink=writer.write if rank == 0 else (lambda frames: None))
     if rank != 0:
         return 0
     path = args.out

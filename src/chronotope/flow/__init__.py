@@ -1,5 +1,5 @@
 """Rectified flow: the noise path and time shift, training noise levels, task masks, the loss,
-and the ODE solvers (see `../../docs/ARCHITECTURE.md`)."""
+the ODE solvers, guidance (`flow.guidance`) and the sampling settings (`flow.settings`) (see `../../docs/ARCHITECTURE.md`)."""
 
 from chronotope.flow.loss import flow_loss
 from chronotope.flow.masks import (
@@ -20,7 +20,6 @@ from chronotope.flow.path import (
 )
 from chronotope.flow.solvers import (
     SOLVERS,
-    cfg_model_fn,
     euler,
     get_solver,
     heun,
@@ -35,7 +34,6 @@ __all__ = [
     "ShiftConfig",
     "TaskMix",
     "add_noise",
-    "cfg_model_fn",
     "euler",
     "flow_loss",
     "get_solver",

@@ -7,7 +7,7 @@
 with d sigma = 0 leaves them bit-exact, enforced with `torch.where`, not by arithmetic),
 SDEdit tokens start at their strength s, and packed samples may use different shifts. All
 schedules share the step count K. The state `x` stays in its own dtype (float32) even when
-`model_fn` runs under bf16 autocast. Guidance is a `model_fn` wrapper (`cfg_model_fn`).
+`model_fn` runs under bf16 autocast. Guidance is a `model_fn` wrapper (`flow.guidance`).
 """
 
 from __future__ import annotations
@@ -112,17 +112,3 @@ def get_solver(name: str) -> Callable[..., torch.Tensor]:
     if name not in SOLVERS:
         raise UsageError(f"solver must be one of {', '.join(SOLVERS)}, got {name!r}")
     return SOLVERS[name]
-
-
-def cfg_model_fn(model_fn_cond: ModelFn, model_fn_uncond: ModelFn, scale: float) -> ModelFn:
-    """Classifier-free guidance (Ho & Salimans 2022) as a velocity model:
-    `v = v_uncond + scale * (v_cond - v_uncond)`; scale 1 is the conditional model alone."""
-    if scale == 1.0:
-        return model_fn_cond
-
-    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        v_c = model_fn_cond(x, sigma)
-        v_u = model_fn_uncond(x, sigma)
-        return v_u + scale * (v_c - v_u)
-
-    return guided

@@ -35,13 +35,14 @@ def export_pipeline(
     """Build a `ChronotopePipeline` from `final_dir` (transformer/, vae/, training.json), save it
     to `dest` with weights stored as `storage_dtype` and return it (fp32, as `load_pipeline`
     would). `vae_dir`: a VAE whose decoder was trained further with `train-vae --freeze-encoder`
-    (see `check_same_latent_space`). `overrides` set pipeline config fields (steps, guidance...).
+    (see `check_same_latent_space`). `overrides` set pipeline settings, a sampling or task
+    setting by its own name (steps, guidance, window_frames...).
 
     `final_dir` may also be a pipeline folder (model_index.json): its transformer and settings
     are kept, so `export MODEL --vae TUNED --out MODEL` swaps in a decoder in place."""
     from chronotope.autoencoder import CausalVAE
     from chronotope.model import DiT
-    from chronotope.pipeline.pipeline import ChronotopePipeline
+    from chronotope.pipeline.pipeline import ChronotopePipeline, group_settings
 
     if storage_dtype not in STORAGE_DTYPES.values():
         raise UsageError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
@@ -66,9 +67,9 @@ def export_pipeline(
         window_frames=int(longest),
         context_frames=1 + 2 * ft,
         shift=info["shift"],
-        text_max_length=int(info.get("text_max_length", 128)),
+        text={"max_length": int(info.get("text_max_length", 128))},
     )
-    settings.update(overrides)
+    settings = group_settings({**settings, **overrides})
     vae = CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval()
     pipe = ChronotopePipeline(
         DiT.from_pretrained(final / "transformer", low_cpu_mem_usage=False).eval(),
@@ -82,14 +83,14 @@ def _reexport(src: Path, dest, storage_dtype, vae_dir, overrides):
     """A pipeline folder saved again: its transformer and settings, `overrides` applied, the
     VAE swapped for `vae_dir`'s when given."""
     from chronotope.pipeline.loading import load_pipeline
-    from chronotope.pipeline.pipeline import ChronotopePipeline
+    from chronotope.pipeline.pipeline import ChronotopePipeline, group_settings
 
     pipe = load_pipeline(src)
     settings = {k: v for k, v in pipe.config.items() if k in _pipeline_settings()}
-    unknown = sorted(set(overrides) - set(settings))
+    unknown = sorted(set(overrides) - set(settings) - _grouped_settings())
     if unknown:
         raise UsageError(f"not a pipeline setting: {', '.join(unknown)}")
-    settings.update(overrides)
+    settings = group_settings({**settings, **overrides})
     pipe = ChronotopePipeline(pipe.transformer, _swap_decoder(pipe.vae, vae_dir), **settings)
     return _save(pipe, dest, storage_dtype)
 
@@ -101,6 +102,16 @@ def _pipeline_settings() -> set[str]:
 
     params = inspect.signature(ChronotopePipeline.__init__).parameters
     return {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _grouped_settings() -> set[str]:
+    """The sampling and task settings, each named on its own."""
+    from dataclasses import fields
+
+    from chronotope.flow.settings import SamplingSettings
+    from chronotope.tasks.settings import TaskSettings
+
+    return {f.name for cls in (SamplingSettings, TaskSettings) for f in fields(cls)}
 
 
 def _swap_decoder(vae, vae_dir):

@@ -1,57 +1,31 @@
 """The server's only view of generation: an `Engine` turns a `GenerationRequest` into frames.
 
-The HTTP layer, the job store and the worker never import the model; they call an engine.
+The HTTP layer, the job store and the worker never import the model; they build the request
+(`chronotope.tasks.request`, the same one the library and the CLI build) and call an engine.
 `PipelineEngine` adapts `chronotope.pipeline`; tests plug in a deterministic numpy engine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-Task = Literal["text", "image", "remix", "edit", "extend"]
+from chronotope.tasks.request import GenerationRequest
+
 ProgressCallback = Callable[[int, int], None]  # (step, total); may raise to cancel
-
-
-@dataclass
-class GenerationRequest:
-    """One job as the engine sees it. Arrays are uint8 at the edges (DESIGN.md)."""
-
-    task: Task
-    prompt: str
-    width: int
-    height: int
-    seconds: float  # the length to generate (for `extend`: the new segment only)
-    image: np.ndarray | None = None  # (H,W,3) first frame for image-to-video
-    video: np.ndarray | None = None  # (T,H,W,3) source of remix/edit/extend
-    video_fps: float | None = None
-    source_seconds: float | None = None  # known before `video` is decoded (validation)
-    strength: float | None = None  # SDEdit strength for remix/edit
-    extend: Literal["forward", "backward"] | None = None
-    seed: int | None = None
-
-    @property
-    def from_source(self) -> bool:
-        """Made from another video (remix, edit, extend): its length follows the source's."""
-        return self.task in ("remix", "edit", "extend")
-
-    @property
-    def total_seconds(self) -> float:
-        """The length of the output: an extension holds the source plus the new segment."""
-        if self.task == "extend":
-            return (self.source_seconds or 0.0) + self.seconds
-        return self.seconds
 
 
 class Engine(Protocol):
     name: str
+    fps: float  # the frame rate it generates at: a given video is handed over at this rate
 
-    def validate(self, request: GenerationRequest) -> None:
-        """Raise `UsageError` (or `MemoryBudgetError`) for a request this engine cannot run."""
+    def validate(self, request: GenerationRequest, seconds: float) -> None:
+        """Raise `UsageError` (or `MemoryBudgetError`) for a request this engine cannot run;
+        `seconds`: the length it generates (a restyle's: its source's, not yet read)."""
 
     def generate(
         self, request: GenerationRequest, progress: ProgressCallback
@@ -90,48 +64,22 @@ class PipelineEngine:
 
         return cls(load_pipeline(model_dir), **kwargs)
 
-    def _frames(self, seconds: float) -> int:
-        return self.pipe.resolve_frames(None, seconds, self.fps)
+    def validate(self, request: GenerationRequest, seconds: float) -> None:
+        from chronotope.tasks.sizes import frames_for_seconds
 
-    def validate(self, request: GenerationRequest) -> None:
         # an extension is sampled window by window: what must fit is the new segment
-        frames = self._frames(request.seconds)
+        frames = frames_for_seconds(seconds, self.fps, self.pipe.ft)
         # one sample of each window must fit: the model's seam candidates shrink to what fits
         self.pipe.validate_request(  # a job holds its whole output in memory
             width=request.width, height=request.height, num_frames=frames, kept_frames=frames
         )
 
-    def _at_pipeline_fps(self, request: GenerationRequest) -> np.ndarray:
-        """The pipeline takes clips at its own fps: resample an upload by picking frames."""
-        video, src_fps = request.video, request.video_fps or self.fps
-        if abs(src_fps - self.fps) < 1e-3:
-            return video
-        n = max(1, round(len(video) * self.fps / src_fps))
-        picks = np.minimum((np.arange(n) * src_fps / self.fps).round().astype(int), len(video) - 1)
-        return video[picks]
-
     def generate(
         self, request: GenerationRequest, progress: ProgressCallback
     ) -> tuple[np.ndarray, float]:
-        kwargs: dict[str, Any] = dict(
-            width=request.width,
-            height=request.height,
-            seconds=request.seconds,
-            fps=self.fps,
-            seed=request.seed,
-            steps=self.steps,
-            callback=progress,
-        )
-        if request.task == "image":
-            kwargs["image"] = request.image
-        elif request.task in ("remix", "edit"):  # as long as the source: no seconds
-            del kwargs["seconds"]
-            kwargs.update(video=self._at_pipeline_fps(request), strength=request.strength)
-        elif request.task == "extend":
-            kwargs.update(video=self._at_pipeline_fps(request), extend=request.extend or "forward")
+        request = dataclasses.replace(request, fps=self.fps, steps=self.steps)
         with self._lock, _checked_within(self.pipe, progress) as callback:
-            kwargs["callback"] = callback
-            out = self.pipe(request.prompt, **kwargs)
+            out = self.pipe.generate(request, callback=callback)
         return np.asarray(out.frames, dtype=np.uint8), float(out.fps)
 
 

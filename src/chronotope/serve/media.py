@@ -119,3 +119,13 @@ def write_image(path: Path, image: np.ndarray) -> None:
 def read_image(path: Path) -> np.ndarray:
     with Image.open(path, formats=("PNG",)) as img:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def at_fps(video: np.ndarray, src_fps: float, fps: float) -> np.ndarray:
+    """A clip (T,H,W,3) decoded at `src_fps` as frames at `fps`: picked, not blended (an engine
+    takes a given video at its own frame rate)."""
+    if abs(src_fps - fps) < 1e-3:
+        return video
+    n = max(1, round(len(video) * fps / src_fps))
+    picks = np.minimum((np.arange(n) * src_fps / fps).round().astype(int), len(video) - 1)
+    return video[picks]

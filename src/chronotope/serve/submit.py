@@ -1,8 +1,10 @@
 """Turning a create / remix / extend / edit request into a validated, stored `Job`.
 
-Each builder parses its fields, decodes and checks uploads, asks the engine to validate the
-request (so sizes and lengths beyond OpenAI's fixed list work where the model supports them),
-and returns a `Draft`: the job plus the input files to write once it has an id.
+Each builder parses its fields, decodes and checks uploads, builds the `GenerationRequest`
+(the HTTP edge is the one place where the API's names meet the task vocabulary: create is
+text-to-video or image-to-video, remix and edit are a restyle, extend is extend_forward), asks
+the engine to validate it (so sizes and lengths beyond OpenAI's fixed list work where the model
+supports them), and returns a `Draft`: the job plus the input files to write once it has an id.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from starlette.datastructures import UploadFile
 from chronotope.data.video_io import fit_frames
 from chronotope.serve import media
 from chronotope.serve.config import ServeConfig
-from chronotope.serve.engine import Engine, GenerationRequest
+from chronotope.serve.engine import Engine
 from chronotope.serve.errors import APIError, bad_request, not_found
 from chronotope.serve.files import JobFiles, is_video_id
 from chronotope.serve.forms import Fields, text, upload
 from chronotope.serve.store import Job, JobStore, new_video_id
+from chronotope.tasks.request import GenerationRequest
+from chronotope.tasks.sizes import parse_size
 
 CREATE_FIELDS = {
     "prompt", "model", "seconds", "size", "seed", "input_reference",
@@ -37,8 +41,6 @@ CREATE_FIELDS = {
 REMIX_FIELDS = {"prompt", "seed"}
 EDIT_FIELDS = {"prompt", "video", "video[id]", "seed"}
 EXTEND_FIELDS = EDIT_FIELDS | {"seconds"}
-
-_SIZE = re.compile(r"\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*")
 
 
 @dataclass
@@ -50,15 +52,6 @@ class Draft:
     image: np.ndarray | None = None
     video_from: Path | None = None  # a file to copy (a source job's mp4 or an upload)
     cleanup: list[Path] = field(default_factory=list)
-
-
-def parse_size(value: str) -> tuple[int, int]:
-    m = _SIZE.fullmatch(value)
-    if not m or int(m[1]) < 1 or int(m[2]) < 1:
-        raise bad_request(
-            f"size must look like '1280x720' (width x height), got {value!r}", param="size"
-        )
-    return int(m[1]), int(m[2])
 
 
 def parse_seconds(value: str, param: str = "seconds") -> float:
@@ -133,14 +126,18 @@ async def _reference_image(fields: Fields, config: ServeConfig) -> np.ndarray | 
     return await run_in_threadpool(media.decode_image, data, max_pixels=config.max_upload_pixels)
 
 
-def _validate(engine: Engine, request: GenerationRequest, config: ServeConfig) -> None:
-    if request.total_seconds > config.max_seconds:
+def _validate(
+    engine: Engine, request: GenerationRequest, config: ServeConfig, *, seconds: float, total: float
+) -> None:
+    """`seconds`: what the engine generates; `total`: the output's length (with a source)."""
+    if total > config.max_seconds:
         raise bad_request(
-            f"the video would be {fmt_seconds(request.total_seconds)} s long; at most "
+            f"the video would be {fmt_seconds(total)} s long; at most "
             f"{config.max_seconds:g} s are served here",
             param="seconds",
         )
-    engine.validate(request)  # UsageError -> 400 through the installed handler
+    request.check()  # UsageError -> 400 through the installed handler
+    engine.validate(request, seconds)
 
 
 async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -> Draft:
@@ -158,10 +155,10 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
     if image is not None:
         image = await run_in_threadpool(fit_frames, image, width, height)
     request = GenerationRequest(
-        task="image" if image is not None else "text", prompt=prompt, width=width,
-        height=height, seconds=seconds, image=image, seed=parse_seed(fields),
+        prompt=prompt, width=width, height=height, seconds=seconds, image=image,
+        seed=parse_seed(fields),
     )  # fmt: skip
-    _validate(engine, request, config)
+    _validate(engine, request, config, seconds=seconds, total=seconds)
     job = Job(
         id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(seconds),
         size=f"{width}x{height}", spec=_spec(request),
@@ -206,7 +203,8 @@ async def build_from_video(
     fields: Fields, *, task: str, config: ServeConfig, engine: Engine, store: JobStore,
     files: JobFiles, video_id: str | None = None,
 ) -> Draft:  # fmt: skip
-    """remix (source by path id), edit and extend (source by `video[id]` or upload)."""
+    """remix (source by path id), edit and extend (source by `video[id]` or upload): a
+    restyle at the server's strength, or an extension forward by `seconds`."""
     prompt = require_prompt(fields, config)
     if video_id is not None:
         src = source_job(store, video_id)
@@ -221,21 +219,22 @@ async def build_from_video(
         path, w, h, src_seconds, model, cleanup = await _video_source(
             fields, store=store, files=files, config=config, engine=engine
         )
-    new_seconds = parse_seconds(text(fields, "seconds") or "") if task == "extend" else src_seconds
+    extend = task == "extend"
+    new_seconds = parse_seconds(text(fields, "seconds") or "") if extend else src_seconds
+    total = src_seconds + new_seconds if extend else src_seconds
     request = GenerationRequest(
-        task=task, prompt=prompt, width=w, height=h, seconds=new_seconds,
-        source_seconds=src_seconds, seed=parse_seed(fields),
-        strength=None if task == "extend" else config.remix_strength,
-        extend="forward" if task == "extend" else None,
-    )  # fmt: skip
+        prompt=prompt, width=w, height=h, seconds=new_seconds if extend else None,
+        video=path, seed=parse_seed(fields), extend="forward" if extend else None,
+        strength=None if extend else config.remix_strength,
+    )  # the video is read when the job runs (`worker.build_request`)  # fmt: skip
     try:
-        _validate(engine, request, config)
+        _validate(engine, request, config, seconds=new_seconds, total=total)
     except Exception:
         for p in cleanup:
             p.unlink(missing_ok=True)
         raise
     job = Job(
-        id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(request.total_seconds),
+        id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(total),
         size=f"{w}x{h}", spec=_spec(request), remixed_from_video_id=video_id,
     )  # fmt: skip
     return Draft(job, request, video_from=path, cleanup=cleanup)
@@ -244,9 +243,8 @@ async def build_from_video(
 def _spec(r: GenerationRequest) -> dict:
     return {
         "task": r.task, "width": r.width, "height": r.height, "seconds": r.seconds,
-        "source_seconds": r.source_seconds, "strength": r.strength, "extend": r.extend,
-        "seed": r.seed, "has_image": r.image is not None,
-        "has_video": r.from_source,
+        "strength": r.strength, "extend": r.extend, "seed": r.seed,
+        "has_image": r.image is not None, "has_video": r.video is not None,
     }  # fmt: skip
 
 

@@ -15,10 +15,11 @@ import time
 from chronotope.errors import UsageError
 from chronotope.serve import media
 from chronotope.serve.config import ServeConfig
-from chronotope.serve.engine import Engine, GenerationRequest
+from chronotope.serve.engine import Engine
 from chronotope.serve.files import JobFiles
 from chronotope.serve.store import Job, JobStore
 from chronotope.serve.submit import fmt_seconds
+from chronotope.tasks.request import GenerationRequest
 
 log = logging.getLogger("chronotope.serve")
 
@@ -33,25 +34,21 @@ class _Cancelled(Exception):
     """Raised from the progress callback when the job was deleted while running."""
 
 
-def build_request(job: Job, files: JobFiles) -> GenerationRequest:
-    """Rebuild the engine's request from what the store and the job folder hold."""
+def build_request(job: Job, files: JobFiles, fps: float) -> GenerationRequest:
+    """Rebuild the request from what the store and the job folder hold; a given video is
+    handed over at the engine's frame rate `fps`."""
     s = job.spec
-    request = GenerationRequest(
-        task=s["task"],
-        prompt=job.prompt or "",
-        width=s["width"],
-        height=s["height"],
-        seconds=s["seconds"],
-        source_seconds=s.get("source_seconds"),
-        strength=s.get("strength"),
-        extend=s.get("extend"),
-        seed=s.get("seed"),
-    )
+    image = video = None
     if s.get("has_image"):
-        request.image = media.read_image(files.input(job.id, "image"))
+        image = media.read_image(files.input(job.id, "image"))
     if s.get("has_video"):
-        request.video, request.video_fps = media.read_video(files.input(job.id, "video"))
-    return request
+        frames, video_fps = media.read_video(files.input(job.id, "video"))
+        video = media.at_fps(frames, video_fps or fps, fps)
+    return GenerationRequest(
+        prompt=job.prompt or "", width=s["width"], height=s["height"], seconds=s["seconds"],
+        image=image, video=video, strength=s.get("strength"), extend=s.get("extend"),
+        seed=s.get("seed"),
+    )  # fmt: skip
 
 
 class JobRunner:
@@ -125,7 +122,7 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         t0 = time.monotonic()
         try:
-            request = build_request(job, self.files)
+            request = build_request(job, self.files, self.engine.fps)
             frames, fps = self.engine.generate(request, self._progress(job))
             if job.id in self._cancelled or self.store.get(job.id) is None:
                 raise _Cancelled()
@@ -139,7 +136,7 @@ class JobRunner:
             # length in its own frame rate; it reports the file's length (a created video keeps
             # the `seconds` it was asked for, as the API names them)
             seconds = None
-            if request.from_source:
+            if request.video is not None:
                 seconds = fmt_seconds(len(frames) / fps)
             if not self.store.complete(job.id, expires, seconds):  # deleted while encoding
                 self.files.remove(job.id)

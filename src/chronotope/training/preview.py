@@ -1,5 +1,6 @@
-"""Preview samples during training: a few fixed prompts sampled with Euler through the EMA model,
-decoded, and written as videos (or PNG frames when no video writer is available)."""
+"""Preview samples during training: a few fixed prompts sampled through the EMA model with the
+pipeline's guidance (`flow.guidance`), decoded, and written as videos (or PNG frames when no
+video writer is available)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from chronotope.flow import (
-    cfg_model_fn,
-    euler,
-    make_schedule,
-    shift_for_tokens,
-    token_schedules,
-)
-from chronotope.tokens import PackedBatch, Segments
+from chronotope.flow import get_solver, make_schedule, shift_for_tokens, token_schedules
+from chronotope.flow.guidance import guided_model_fn
+from chronotope.flow.settings import SamplingSettings
+from chronotope.tokens import PackedBatch
 from chronotope.training.config import TrainConfig
 from chronotope.training.latents import LatentCodec
-from chronotope.utils.precision import autocast
 
 
 @torch.no_grad()
@@ -40,26 +36,13 @@ def sample_latents(
     texts = encode_text(list(prompts))
     packed = PackedBatch.from_latents(noise, patch=tuple(cfg.patch), text=texts)
     n = packed.samples[0].num_tokens
-    schedule = make_schedule(cfg.sample_steps, shift=shift_for_tokens(n, **asdict(cfg.shift)))
+    settings = SamplingSettings(
+        steps=cfg.sample_steps, guidance=cfg.sample_guidance, shift=cfg.shift
+    )  # guided as `generate` guides (`flow.guidance`): both branches in one packed call
+    schedule = make_schedule(settings.steps, shift=shift_for_tokens(n, **asdict(settings.shift)))
     sigmas = token_schedules([schedule] * len(prompts), packed.segments.seqlens)
-    empty = encode_text([""] * len(prompts))
-    uncond_text = torch.cat(empty)
-    uncond_segments = Segments(tuple(t.shape[0] for t in empty))
-
-    def velocity(text, text_segments):
-        def fn(x, sigma):
-            with autocast(x.device.type):
-                v = model(x, sigma, packed.positions, packed.segments, text, text_segments)
-            return v.float()
-
-        return fn
-
-    model_fn = cfg_model_fn(
-        velocity(packed.text, packed.text_segments),
-        velocity(uncond_text, uncond_segments),
-        cfg.sample_guidance,
-    )
-    x = euler(model_fn, packed.tokens.float(), sigmas)
+    model_fn = guided_model_fn(model, packed, encode_text([""])[0], settings)
+    x = get_solver(settings.solver)(model_fn, packed.tokens.float(), sigmas)
     return packed.unpack_latents(x)
 
 

@@ -14,7 +14,7 @@ restyle (SDEdit)           the source clip is the reference; every latent frame 
                            a long clip goes window by window, each pinning the last restyled
                            frames of the one before
 loop                       text-to-video whose latent frames after the first form a circle
-                           (circular denoising, `sampler.circular_model_fn`): output = one
+                           (circular denoising, `flow.guidance.circular_model_fn`): output = one
                            period of the circle's frames, whose last leads into its first
                            like any two neighbours (a true wrap, not a fade), starting half a
                            latent frame in so the wrap is a step inside one
@@ -30,6 +30,7 @@ import numpy as np
 
 from chronotope.errors import UsageError
 from chronotope.tasks.canvas import Canvas
+from chronotope.tasks.sizes import padded_length
 
 Assemble = Callable[[np.ndarray], np.ndarray]
 
@@ -41,6 +42,7 @@ class Window:
     assemble: Assemble  # decoded window (T,H,W,3) with known frames spliced -> task output
     needs_encode: bool  # whether the reference latent must be encoded from the canvas
     circle_from: int | None = None  # latent frames [circle_from:] form a circle (a loop)
+    guided: bool = True  # False: sampled without the prompt's guidance (a dissolve's sides)
 
 
 def _window(canvas: Canvas, assemble: Assemble, strength: float = 1.0) -> Window:
@@ -172,7 +174,7 @@ def loop(num_frames: int, h: int, w: int, ft: int) -> Window:
     """A seamless loop made by text-to-video: the latent frames after the first (the causal
     VAE's lone first frame is no part of a period) form a circle; output = their num_frames - 1
     frames, a whole number of latent frames (the decoder runs over the circle twice, so the
-    first frames are decoded after the last, as they are played; `_Run._decode` picks the
+    first frames are decoded after the last, as they are played; `pipeline.window` picks the
     phase)."""
     if num_frames < 1 + ft:
         raise UsageError(f"a loop needs at least {1 + ft} frames, got {num_frames}", param="loop")
@@ -196,11 +198,6 @@ RESTYLE_STRENGTH = 0.6  # the default: the source's layout stays, its look may c
 def check_strength(strength: float) -> None:
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"strength must be in (0, 1], got {strength}", param="strength")
-
-
-def padded_length(num_frames: int, ft: int) -> int:
-    """The shortest latent-aligned length 1 + k*ft that holds `num_frames` frames."""
-    return 1 + ft * -(-(num_frames - 1) // ft)
 
 
 def restyle(
