@@ -1,4 +1,4 @@
-"""Sequence-parallel sampling on 2 gloo ranks: a packed set of jobs (an image, a short clip, a
+"""Sequence-parallel sampling on 2 gloo ranks: a packed set of draws (an image, a short clip, a
 long clip, with guidance) gives the one-process latents within 1e-5 in fp32, on every rank."""
 
 from __future__ import annotations
@@ -6,20 +6,20 @@ from __future__ import annotations
 import torch
 
 from chronotope.distributed.launch import spawn
-from chronotope.distributed.sampling import (
-    disable_sequence_parallel_sampling,
-    enable_sequence_parallel_sampling,
-)
-from chronotope.pipeline import sampler
+from chronotope.distributed.sampling import parallelize_sampling
+from chronotope.flow.settings import SamplingSettings
+from chronotope.model.attention import attention
 from chronotope.pipeline.pipeline import ChronotopePipeline
-from chronotope.pipeline.sampler import Job, sample_jobs
+from chronotope.pipeline.sampler import Draw, sample_draws
 
 TOL = 1e-5
 
 
-def _sample() -> list[torch.Tensor]:
+def _sample(parallel: bool = False) -> list[torch.Tensor]:
     pipe = ChronotopePipeline.from_random(heads=2)
     pipe.autocast = False  # fp32: exact comparison
+    if parallel:
+        parallelize_sampling(pipe)
     c = pipe.transformer.config.in_channels
     g = torch.Generator().manual_seed(3)
     jobs = []
@@ -27,15 +27,14 @@ def _sample() -> list[torch.Tensor]:
         start = torch.ones(t)
         if t > 1:
             start[0] = 0.0  # a pinned first frame (image-to-video): its tokens stay exact
-        jobs.append(
-            Job(
-                torch.randn(c, t, h, w, generator=g), start, torch.randn(2 + i, 384, generator=g), i
-            )
-        )
+        z, text = torch.randn(c, t, h, w, generator=g), torch.randn(2 + i, 384, generator=g)
+        jobs.append(Draw(z, start, text, i))
     uncond = torch.randn(1, 384, generator=g)
-    return sample_jobs(
-        pipe.transformer, jobs, uncond_text=uncond, steps=3, guidance=2.5, autocast=False
-    )
+    settings = SamplingSettings(steps=3, guidance=2.5)
+    return sample_draws(
+        pipe.transformer, jobs, uncond_text=uncond, settings=settings, autocast=False,
+        call=pipe.transformer_call,
+    )  # fmt: skip
 
 
 def _rank(rank: int, world: int, path: str) -> None:
@@ -50,13 +49,13 @@ def _rank(rank: int, world: int, path: str) -> None:
         return shard
 
     sp.shard_pack = recorded
-    enable_sequence_parallel_sampling()
     try:
-        latents = _sample()
+        latents = _sample(parallel=True)
     finally:
-        disable_sequence_parallel_sampling()
         sp.shard_pack = real_shard_pack
-    assert sampler.transformer_call is sampler.call_transformer
+    # composed on that pipeline only: a new one samples as one process does
+    fresh = ChronotopePipeline.from_random(heads=2)
+    assert fresh.transformer_call is None and fresh.transformer.attention is attention
     torch.save({"latents": latents, "calls": calls}, f"{path}.{rank}")
 
 

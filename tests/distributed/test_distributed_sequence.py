@@ -8,6 +8,7 @@ import torch.distributed as dist
 from dist_fixtures import make_pack, model_args, tiny_dit
 
 from chronotope.distributed.launch import spawn
+from chronotope.distributed.parallelize import parallelize
 from chronotope.distributed.sequence import all_reduce_gradients, shard_pack
 from chronotope.flow import flow_loss
 
@@ -25,7 +26,7 @@ def _oracle():
 
 
 def _rank(rank: int, world: int, path: str) -> None:
-    model, pack = tiny_dit(), make_pack()
+    model, pack = parallelize(tiny_dit(), mode="none", sequence_parallel=True), make_pack()
     shard = shard_pack(*model_args(pack))
     x = shard.x.clone().requires_grad_(True)
     out_local = model(x, *shard.model_args()[1:])
@@ -54,3 +55,15 @@ def test_ulysses_matches_single_process(tmp_path):
     for name, g in grads.items():
         assert g.abs().max() > 0, name  # every parameter is actually exercised
         torch.testing.assert_close(got["grads"][name], g, rtol=0, atol=TOL, msg=name)
+
+
+def test_sequence_parallel_attention_is_set_on_the_model_instance_only():
+    from chronotope.distributed.sequence import sequence_parallel_attention
+    from chronotope.model.attention import attention
+
+    model, other = tiny_dit(), tiny_dit()
+    assert parallelize(model, mode="none", sequence_parallel=True) is model
+    assert model.attention is sequence_parallel_attention
+    assert other.attention is attention  # nothing global changed
+    pack = make_pack()  # plain segments: the parallel attention is the ordinary one
+    torch.testing.assert_close(model(*model_args(pack)), other(*model_args(pack)), rtol=0, atol=0)

@@ -18,17 +18,12 @@ from chronotope.distributed.parallelize import (
     parallelize,
     unwrap,
 )
-from chronotope.distributed.sampling import (
-    disable_sequence_parallel_sampling,
-    enable_sequence_parallel_sampling,
-    sequence_parallel_call,
-)
+from chronotope.distributed.sampling import parallelize_sampling, sequence_parallel_call
 from chronotope.distributed.sequence import (
     SequenceShard,
     ShardedSegments,
     all_reduce_gradients,
-    disable_sequence_parallel,
-    enable_sequence_parallel,
+    sequence_parallel_attention,
     shard_pack,
 )
 
@@ -38,10 +33,6 @@ __all__ = [
     "all_reduce_gradients",
     "balance_packs",
     "comm_device",
-    "disable_sequence_parallel",
-    "disable_sequence_parallel_sampling",
-    "enable_sequence_parallel",
-    "enable_sequence_parallel_sampling",
     "export_pretrained",
     "global_count",
     "global_sample_mean",
@@ -50,7 +41,9 @@ __all__ = [
     "load_sharded",
     "pack_load",
     "parallelize",
+    "parallelize_sampling",
     "save_sharded",
+    "sequence_parallel_attention",
     "sequence_parallel_call",
     "shard_pack",
     "spawn",

@@ -1,6 +1,8 @@
 """`parallelize(model, ...)`: the one place that turns a plain DiT into a parallel one.
 
-Order (torchtitan's): activation checkpointing -> compile -> data parallelism. Checkpointing
+Order (torchtitan's): sequence-parallel attention -> activation checkpointing -> compile ->
+data parallelism. Sequence parallelism sets the Ulysses attention on the model instance
+(`DiT.attention`: nothing global changes, another model in the process is untouched). Checkpointing
 wraps each block's call, compile then sees the checkpointed block, and DDP / FSDP2 go last so
 that their hooks wrap what actually runs. The model files know nothing of it.
 
@@ -34,9 +36,12 @@ def parallelize(
     compile: bool = False,
     mixed_precision: torch.dtype | None = None,
     group: dist.ProcessGroup | None = None,
+    sequence_parallel: bool = False,
 ) -> nn.Module:
-    """Apply checkpointing, compile, then DDP or FSDP2, in that order; returns the model to
-    train (a DDP wrapper for "ddp", the same module, now sharded, for "fsdp").
+    """Apply sequence-parallel attention, checkpointing, compile, then DDP or FSDP2, in that
+    order; returns the model to train (a DDP wrapper for "ddp", the same module, now sharded,
+    for "fsdp"). With `sequence_parallel` the model runs packs split by tokens over the ranks
+    (`distributed.sequence.shard_pack`); a pack of plain `Segments` runs as before.
 
     `mixed_precision` (e.g. torch.bfloat16) is FSDP2's parameter dtype for compute, with
     float32 gradient reduction; with "ddp"/"none" use autocast in the step instead (as
@@ -47,6 +52,10 @@ def parallelize(
     if mixed_precision is not None and mode != "fsdp":
         raise UsageError("mixed_precision applies to mode='fsdp'; use autocast with ddp/none")
     blocks = _blocks(model)
+    if sequence_parallel:
+        from chronotope.distributed.sequence import sequence_parallel_attention
+
+        model.attention = sequence_parallel_attention
     if activation_checkpointing:
         # DiT's own switch (diffusers): each block's forward is recomputed in backward
         model.enable_gradient_checkpointing()

@@ -12,8 +12,9 @@ all-to-all and each rank attends with its own heads' slice of the text k/v.
 
 How the model files stay free of it: `shard_pack` hands the model a `ShardedSegments`, whose
 `total` is the local token count (so `DiT` shape checks pass) and which carries the full
-`Segments`. `enable_sequence_parallel()` swaps the `attention` that `model/blocks.py` calls for
-one that dispatches on that type; with plain `Segments` it is the original function.
+`Segments`. `parallelize(model, sequence_parallel=True)` sets `sequence_parallel_attention` as
+that model's attention (`DiT.attention`); it dispatches on the segments' type, and with plain
+`Segments` it is the ordinary packed attention.
 
 Padding: L is padded to a multiple of P with a trailing padding segment (as the packer pads:
 `Segments(padding=True)`, one zero text token for it), or an existing trailing padding segment
@@ -31,7 +32,6 @@ from functools import cached_property
 import torch
 import torch.distributed as dist
 
-import chronotope.model.blocks as _blocks
 from chronotope.errors import UsageError
 from chronotope.model.attention import attention as _attention
 from chronotope.tokens.segments import Segments
@@ -132,7 +132,7 @@ class _GatherTokens(torch.autograd.Function):
         return g[ctx.rows], None, None, None
 
 
-# ---- the attention that model/blocks.py calls once enabled ----
+# ---- the attention of a sequence-parallel model (set on it by `parallelize`) ----
 
 
 def sequence_parallel_attention(q, k, v, q_segments, kv_segments=None, *, backend=None):
@@ -151,16 +151,6 @@ def sequence_parallel_attention(q, k, v, q_segments, kv_segments=None, *, backen
         mine = slice(s.rank * heads // p, (s.rank + 1) * heads // p)
         o = _attention(qh, k[:, mine], v[:, mine], s.full, kv_segments, backend=backend)
     return _ToTokens.apply(o[:, None], p, s.group)[:, 0]  # (Lloc, h, d)
-
-
-def enable_sequence_parallel() -> None:
-    """Route the DiT blocks' attention through `sequence_parallel_attention` (idempotent;
-    unchanged behaviour for plain `Segments`)."""
-    _blocks.attention = sequence_parallel_attention
-
-
-def disable_sequence_parallel() -> None:
-    _blocks.attention = _attention
 
 
 # ---- splitting a pack ----
@@ -218,12 +208,11 @@ def shard_pack(
     *,
     group: dist.ProcessGroup | None = None,
 ) -> SequenceShard:
-    """Pad one pack to a multiple of the group size and keep this rank's tokens.
-
-    Enables sequence-parallel attention (see module doc). Every rank passes the same pack.
+    """Pad one pack to a multiple of the group size and keep this rank's tokens; the model
+    that runs it must have been parallelized with `sequence_parallel=True` (see module doc).
+    Every rank passes the same pack.
     """
     rank, world = dist.get_rank(group), dist.get_world_size(group)
-    enable_sequence_parallel()
     length = segments.total
     pad = -length % world
     full, text, text_segments = _pad_segments(segments, text, text_segments, pad)

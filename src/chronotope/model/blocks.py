@@ -58,7 +58,7 @@ class SelfAttention(nn.Module):
         self.norm = QKNorm(head_dim=self.head_dim) if qk_norm else None
         self.out = nn.Linear(width, width)
 
-    def forward(self, x, cos, sin, segments: Segments, backend: str | None = None):
+    def forward(self, x, cos, sin, segments: Segments, backend=None, attend=attention):
         qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (L, 3, h, d)
         # split, not slices: its backward is one cat into the (L, 3, h, d) gradient, where two
         # slices' backwards each zero-fill a full-size tensor and then add the two
@@ -72,7 +72,7 @@ class SelfAttention(nn.Module):
             qk = rms_norm(qk, self.norm.eps)
         # unbind, not qk[:, 0] / qk[:, 1]: its backward is one stack (same reason as the split)
         q, k = apply_rope(qk, cos, sin).unbind(1)  # (L, h, d) each
-        o = attention(q, k, v.squeeze(1), segments, backend=backend)  # (L, h, d)
+        o = attend(q, k, v.squeeze(1), segments, backend=backend)  # (L, h, d)
         return self.out(o.flatten(1))  # (L, width)
 
 
@@ -90,14 +90,14 @@ class CrossAttention(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x, text, segments: Segments, text_segments: Segments, backend=None):
+    def forward(self, x, text, segments, text_segments, backend=None, attend=attention):
         q = self.q(x).unflatten(-1, (self.heads, self.head_dim))  # (L, h, d)
         k, v = self.kv(text).unflatten(-1, (2, self.heads, self.head_dim)).unbind(1)  # (Lt, h, d)
         if self.norm is not None:
             # (g_q*q).(g_k*k) = q.(g_q*g_k*k): both gains go to the few text tokens.
             g = self.norm.weight.to(q.dtype)  # (2, 1, d)
             q, k = rms_norm(q, self.norm.eps), rms_norm(k, self.norm.eps) * (g[0] * g[1])
-        o = attention(q, k, v, segments, text_segments, backend=backend)  # (L, h, d)
+        o = attend(q, k, v, segments, text_segments, backend=backend)  # (L, h, d)
         return self.out(o.flatten(1))
 
 
@@ -123,12 +123,16 @@ class DiTBlock(nn.Module):
         # shift = scale = gate = 0 at init and the block is the identity (adaLN-zero).
         self.modulation = nn.Parameter(torch.zeros(6, width))
 
-    def forward(self, x, mod, index, cos, sin, text, segments, text_segments, backend=None):
+    def forward(
+        self, x, mod, index, cos, sin, text, segments, text_segments, backend=None,
+        attend=attention,
+    ):  # fmt: skip
         """x (L, W); mod (U, 6, W) shared modulation of the U unique sigmas, index (L,) the
-        sigma of each token; cos/sin (L, 1, d); text (Lt, W)."""
+        sigma of each token; cos/sin (L, 1, d); text (Lt, W); `attend` is the packed attention
+        (`model.attention.attention`, or a parallel one set on the model by `parallelize`)."""
         m = expand_modulation(mod, self.modulation, (1, 4), index)
         shift1, gain1, gate1, shift2, gain2, gate2 = m  # (L, W) each; gain = 1 + scale
-        a = self.attn(modulate(x, shift1, gain1), cos, sin, segments, backend)
+        a = self.attn(modulate(x, shift1, gain1), cos, sin, segments, backend, attend)
         x = add_mul(x, gate1, a)  # x + gate * branch in one pass
-        x = x + self.cross(layer_norm(x), text, segments, text_segments, backend)
+        x = x + self.cross(layer_norm(x), text, segments, text_segments, backend, attend)
         return add_mul(x, gate2, self.mlp(modulate(x, shift2, gain2)))

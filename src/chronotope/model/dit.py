@@ -14,6 +14,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from chronotope.errors import UsageError
+from chronotope.model.attention import attention
 from chronotope.model.blocks import DiTBlock, expand_modulation, modulate
 from chronotope.model.rope import axis_dims, rope_cos_sin
 from chronotope.tokens.segments import Segments
@@ -54,6 +55,9 @@ class DiT(ModelMixin, ConfigMixin):
         self.in_dim = in_channels * patch[0] * patch[1] * patch[2]
         self.gradient_checkpointing = False
         self.attention_backend: str | None = None  # None: chosen per device by `attention`
+        # the packed attention every block calls; `distributed.parallelize` sets the
+        # sequence-parallel one on a model instance (the model file holds no parallelism)
+        self.attention = attention
 
         self.x_embed = nn.Linear(self.in_dim, width)
         self.sigma_mlp = nn.Sequential(
@@ -134,6 +138,7 @@ class DiT(ModelMixin, ConfigMixin):
             dtype=h.dtype,
         )  # (L, 1, d) each: once per forward, shared by all blocks
         args = (mod, index, cos, sin, ctx, segments, text_segments, self.attention_backend)
+        args += (self.attention,)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 h = self._gradient_checkpointing_func(block, h, *args)

@@ -185,6 +185,7 @@ class Trainer:
             activation_checkpointing=cfg.activation_checkpointing,
             compile=cfg.compile,
             mixed_precision=torch.bfloat16 if cfg.mixed_precision == "bf16" else None,
+            sequence_parallel=self.sequence_parallel,
         )
         self.inner = unwrap(self.model)
         self.opt = torch.optim.AdamW(
