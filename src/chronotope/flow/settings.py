@@ -40,9 +40,26 @@ def check_unit(name: str, value: float, *, open_low: bool = False) -> None:
         raise UsageError(f"{name} must be in {'(0' if open_low else '[0'}, 1], got {value}")
 
 
+class Settings:
+    """A frozen settings dataclass with a JSON form (nested in `model_index.json`)."""
+
+    group = "a"  # how an error names the group: "not a sampling setting: ..."
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        """From the JSON form (`to_dict`); an unknown key is an error."""
+        check_keys(cls, values, cls.group)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class SamplingSettings:
+class SamplingSettings(Settings):
     """The solver run of every window, and classifier-free guidance (see `flow.guidance`)."""
+
+    group = "sampling"
 
     steps: int = 24
     solver: str = "euler"
@@ -84,15 +101,6 @@ class SamplingSettings:
             object.__setattr__(self, "shift", ShiftConfig(**self.shift))
         if not isinstance(self.shift, ShiftConfig):
             raise UsageError(f"shift must be a ShiftConfig, got {type(self.shift).__name__}")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> SamplingSettings:
-        """From the JSON form (`to_dict`); an unknown key is an error."""
-        check_keys(cls, values, "sampling")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_keys(known: type | Mapping, values: Mapping[str, Any], group: str) -> None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from chronotope.errors import UsageError
-from chronotope.flow.settings import check_keys, check_unit, check_whole
+from chronotope.flow.settings import Settings, check_unit, check_whole
 
 
 @dataclass(frozen=True)
-class TaskSettings:
+class TaskSettings(Settings):
     """The windows of a long task and how they meet (see `tasks.plans`)."""
+
+    group = "task"
 
     window_frames: int = 65  # the longest window sampled at once (the model's trained length)
     context_frames: int = 9  # frames of the previous window each later window pins
@@ -36,12 +36,3 @@ class TaskSettings:
                 f"restyle_guidance must be a finite number, got {self.restyle_guidance}",
                 param="guidance",
             )
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TaskSettings:
-        """From the JSON form (`to_dict`); an unknown key is an error."""
-        check_keys(cls, values, "task")
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
