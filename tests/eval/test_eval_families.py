@@ -109,7 +109,7 @@ def test_game_needs_the_player_present():
 
 @pytest.mark.parametrize("direction", ["left", "right"])
 def test_pan_world_clips_pass_and_reversed_fails(direction):
-    for seed, (w, h) in ((0, (64, 64)), (1, (112, 64)), (2, (64, 64))):
+    for seed, (w, h) in ((0, (64, 64)), (1, (112, 64)), (2, (64, 112))):
         c = clip(seed, "pan", w, h, direction=direction)
         r = pan_direction(c.frames, FPS, direction)
         assert r.passed and r.direction == direction, (seed, r)

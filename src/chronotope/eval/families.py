@@ -51,7 +51,13 @@ GROUND = 0.03  # units: back on the ground = within this of the lowest position 
 
 PAN_STEP_S = 0.125  # seconds between the frames compared (8 fps: consecutive frames)
 PAN_MIN_SPEED = 0.5 * 0.25 * 0.15  # units/s: half the slowest pan's far-layer speed
-PAN_CONSISTENT = 0.75  # fraction of frame pairs that must shift the same way
+PAN_CONSISTENT = 0.75  # fraction of frame pairs that must shift the same way (clearly)
+# The fastest pan moves the near layer 0.3 units/s (scenes._pan): twice that is no pan.
+PAN_MAX_SPEED = 2.0 * 0.3
+# Phase-correlation peak (mean over rows, 1 = every row agrees on one shift): world pans show
+# >= 0.18 (median over pairs, 40 clips), frames of independent noise <= 0.045: a pair counts
+# as shifted only with a peak of 0.1 (twice noise, about half the weakest world pan).
+PAN_MIN_PEAK = 0.1
 MORTAR_TOL = 12  # RGB: the mortar color, allowing for its anti-aliasing-free rendering and a codec
 
 # Collisions (scenes._collision): speeds 0.15-0.35 units/s each, so the closing speed is at most
@@ -189,8 +195,9 @@ def game_action(frames: np.ndarray, color: str, action: str, fps: float) -> Game
 class PanResult:
     direction: str | None  # the camera's pan direction measured ('left'/'right'), None if none
     speed: float  # units/s the landscape content moves on screen (+ right); median over pairs
-    consistency: float  # fraction of frame pairs whose shift has the sign of the median
+    consistency: float  # fraction of frame pairs with a clear peak and the median's sign
     passed: bool
+    peak: float = 0.0  # median phase-correlation peak over the pairs (1: every row agrees)
 
 
 def _landscape_gray(frames: np.ndarray) -> np.ndarray:
@@ -212,23 +219,26 @@ def _landscape_gray(frames: np.ndarray) -> np.ndarray:
     return gray
 
 
-def _shift_x(a: np.ndarray, b: np.ndarray) -> float:
-    """Horizontal shift (px, + right) taking a to b: phase correlation along x, rows pooled.
+def _shift_x(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(shift px, + right; peak in [0, 1]) taking a to b: phase correlation along x, rows pooled.
 
     Works on horizontal gradients (vertical edges: block sides and mortar lines are what a pan
     moves; a static sky gradient has none), windowed in x so the frame border does not
-    correlate with itself; the normalised cross-power spectra of all rows are summed, so the
-    peak is the one shift most rows agree on. Subpixel by a parabola through the peak.
+    correlate with itself; the normalised cross-power spectra of the textured rows are
+    averaged (flat sky rows have no say), so the peak is the share of rows agreeing on a shift. Subpixel by a parabola through the peak.
     """
     win = np.hanning(a.shape[1] - 1)[None, :]
     fa, fb = (np.fft.fft(np.diff(f, axis=1) * win, axis=1) for f in (a, b))
     cross = fb * np.conj(fa)
-    r = np.fft.ifft((cross / np.maximum(np.abs(cross), 1e-9)).sum(0)).real
+    rows = (np.abs(fa).sum(1) > 1.0) & (np.abs(fb).sum(1) > 1.0)  # rows with texture (not sky)
+    if not rows.any():
+        return 0.0, 0.0
+    r = np.fft.ifft((cross[rows] / np.maximum(np.abs(cross[rows]), 1e-9)).mean(0)).real
     w, ix = len(r), int(np.argmax(r))
     left, mid, right = r[(ix - 1) % w], r[ix], r[(ix + 1) % w]
     denom = left - 2 * mid + right
     frac = 0.5 * (left - right) / denom if denom < 0 else 0.0
-    return float((ix if ix <= w // 2 else ix - w) + frac)
+    return float((ix if ix <= w // 2 else ix - w) + frac), float(mid)
 
 
 def pan_direction(frames: np.ndarray, fps: float, direction: str | None = None) -> PanResult:
@@ -238,8 +248,9 @@ def pan_direction(frames: np.ndarray, fps: float, direction: str | None = None) 
     moves LEFT on screen. Frames PAN_STEP_S apart (consecutive at 8 fps; about a pixel or more
     of near-layer shift at 64 px) are phase-correlated with object colors masked out; the peak
     follows the near layer, which moves most (parallax 1 vs 0.5 and 0.25). A direction needs
-    PAN_CONSISTENT of the pairs shifting one way at at least PAN_MIN_SPEED, and texture (a flat
-    or empty frame has no shift to measure). `passed`: the measured direction equals
+    PAN_CONSISTENT of the pairs shifting one way with a clear peak (PAN_MIN_PEAK: noise has
+    none), at a median speed in [PAN_MIN_SPEED, PAN_MAX_SPEED], and texture (a flat or empty
+    frame has no shift to measure). `passed`: the measured direction equals
     `direction` (any direction when None).
     """
     res = PanResult(None, 0.0, 0.0, False)
@@ -251,11 +262,14 @@ def pan_direction(frames: np.ndarray, fps: float, direction: str | None = None) 
     scale = float(min(gray.shape[1:]))
     if np.median(gray.std(axis=(1, 2))) < 4.0:  # no landscape: nothing to see shift
         return res
-    shifts = np.array([_shift_x(gray[i], gray[i + step]) for i in range(len(gray) - step)])
-    speeds = shifts / scale * fps / step  # units/s, + = content moves right
-    res.speed = float(np.median(speeds))
-    res.consistency = float(np.mean(np.sign(speeds) == np.sign(res.speed)))
-    if abs(res.speed) >= PAN_MIN_SPEED and res.consistency >= PAN_CONSISTENT:
+    pairs = np.array([_shift_x(gray[i], gray[i + step]) for i in range(len(gray) - step)])
+    speeds = pairs[:, 0] / scale * fps / step  # units/s, + = content moves right
+    clear = pairs[:, 1] >= PAN_MIN_PEAK
+    res.peak = float(np.median(pairs[:, 1]))
+    res.speed = float(np.median(speeds[clear])) if clear.any() else 0.0
+    res.consistency = float(np.mean(clear & (np.sign(speeds) == np.sign(res.speed))))
+    fast = PAN_MIN_SPEED <= abs(res.speed) <= PAN_MAX_SPEED
+    if fast and res.consistency >= PAN_CONSISTENT:
         res.direction = "left" if res.speed > 0 else "right"  # content right = camera left
     res.passed = res.direction is not None and direction in (None, res.direction)
     return res
