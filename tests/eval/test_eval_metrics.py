@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from chronotope.errors import UsageError
-from chronotope.eval.check import check, load_thresholds, suggest
+from chronotope.eval.check import check, load_thresholds, lower_is_better, margin, suggest
 from chronotope.eval.detect import detect
 from chronotope.eval.metrics import PSNR_CAP, flicker, frame_psnr
 from chronotope.tasks.seams import seam_ratio, wrap_ratio
@@ -70,11 +70,26 @@ def test_check_fails_below_min_and_above_max(tmp_path):
         load_thresholds(path)
 
 
-def test_suggested_thresholds_pass_now_and_point_the_right_way():
-    metrics = {"adherence.color": 0.8, "physics.velocity_error.model": 0.02}
-    t = suggest(metrics, list(metrics), margin=0.1)
-    assert t == {
-        "adherence.color": {"min": 0.72},
-        "physics.velocity_error.model": {"max": 0.022001},
+def test_suggested_thresholds_pass_now_and_a_model_20_percent_worse_fails():
+    metrics = {
+        "adherence.in_distribution.color": 0.9,
+        "adherence.heldout.motion": 0.5,
+        "tasks.loop.pass": 1.0,
+        "physics.velocity_error.model": 0.02,
+        "physics.velocity_error.found": 0.9,
     }
+    cases = {"adherence.in_distribution.color": 36, "adherence.heldout.motion": 10}
+    cases.update({"tasks.loop.pass": 3, "physics.velocity_error.found": 16})
+    t = suggest(metrics, list(metrics), cases)
+    # one binomial standard error: sqrt(0.9 * 0.1 / 36) = 0.05
+    assert t["adherence.in_distribution.color"] == {"min": pytest.approx(0.85, abs=1e-6)}
+    # capped at 15% of the figure: sqrt(0.25 / 10) = 0.158 > 0.075
+    assert t["adherence.heldout.motion"] == {"min": pytest.approx(0.425, abs=1e-6)}
+    assert t["physics.velocity_error.model"] == {"max": pytest.approx(0.023, abs=1e-5)}
+    assert "min" in t["physics.velocity_error.found"]  # found: higher is better
     assert check(metrics, t) == []
+    for name in metrics:
+        worse = dict(metrics)
+        worse[name] = metrics[name] * (1.2 if lower_is_better(name) else 0.8)
+        assert check(worse, t), name
+    assert margin(1.0, 10) == pytest.approx(0.1)  # a perfect rate allows one case to flip

@@ -22,10 +22,14 @@ LOWER_IS_BETTER = (
     "seam",
     "wrap_ratio",
     "layout_error",
+    "disagreement",
+    "velocity_change",
 )
 
 
 def lower_is_better(name: str) -> bool:
+    if name.endswith((".found", ".truth")):  # fractions of cases: higher is better
+        return False
     return any(part in name for part in LOWER_IS_BETTER)
 
 
@@ -65,15 +69,35 @@ def check(metrics: dict[str, float], thresholds: dict[str, dict[str, float]]) ->
     return failures
 
 
-def suggest(metrics: dict[str, float], names: list[str], margin: float = 0.1) -> dict[str, dict]:
-    """Thresholds a `margin` (fraction) worse than the measured values of `names`."""
+RELATIVE_MARGIN = 0.15  # no bound is further than this from the measured figure
+
+
+def margin(value: float, cases: int | None) -> float:
+    """How far below a measured rate (or above an error) its threshold sits.
+
+    A rate p measured on n cases: one binomial standard error, sqrt(p(1-p)/n), and at least one
+    case's worth (1/n, so a measured 1.0 allows one case to flip); a figure without a case count
+    (an error in frame sizes): RELATIVE_MARGIN of it. Never more than RELATIVE_MARGIN of the
+    figure: a model 20% worse than the measured one always fails."""
+    cap = RELATIVE_MARGIN * abs(value)
+    if not cases:
+        return cap
+    p = min(max(value, 0.0), 1.0)
+    return min(max(math.sqrt(p * (1 - p) / cases), 1.0 / cases), cap)
+
+
+def suggest(
+    metrics: dict[str, float], names: list[str], cases: dict[str, int] | None = None
+) -> dict[str, dict]:
+    """Thresholds one `margin` worse than the measured values of `names`."""
+    cases = cases or {}
     out = {}
     for name in names:
         v = metrics.get(name, math.nan)
-        if math.isnan(v):
-            continue
+        if math.isnan(v) or v == 0:
+            continue  # a bound of 0 guards nothing
         if lower_is_better(name):
-            out[name] = {"max": round(v * (1 + margin) + 1e-6, 6)}
+            out[name] = {"max": round(v + margin(v, None) + 1e-6, 6)}
         else:
-            out[name] = {"min": round(v * (1 - margin), 6)}
+            out[name] = {"min": round(v - margin(v, cases.get(name)) - 1e-9, 6)}
     return out

@@ -15,9 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from chronotope.eval.detect import detect
-from chronotope.eval.tracks import Track, main_track, track
+from chronotope.eval.tracks import (
+    Track,
+    TrackConfig,
+    counted,
+    fall_acceleration,
+    is_fall,
+    main_track,
+    track,
+)
 from chronotope.world import WorldClip, generate_clip
 from chronotope.world.physics import GRAVITY
+from chronotope.world.scenes import SPEED
+
+MEDIAN_SPEED = 0.5 * (SPEED[0] + SPEED[1])  # units/s: the world's uniform speeds are uniform
 
 UNIFORM_MOTIONS = ("moves left", "moves right", "moves up", "moves down")
 
@@ -58,25 +69,39 @@ def truth_positions(clip: WorldClip, k: int = 0) -> np.ndarray:
 
 
 def parsed_positions(frames: np.ndarray, color: str) -> np.ndarray:
-    """(T, 2) centers of the longest track of `color`, px; NaN where it is not seen."""
-    tr: Track | None = main_track(track(detect(frames), scale=float(min(frames.shape[1:3]))), color)
+    """(T, 2) centers of the longest track of `color`, px; NaN where it is not seen. Only
+    detections of a size the world's objects have count: a speck of the color is no object."""
+    scale = float(min(frames.shape[1:3]))
+    least = TrackConfig().min_area * scale * scale
+    dets = [[d for d in frame if d.area >= least] for frame in detect(frames)]
+    tr: Track | None = main_track(track(dets, scale=scale), color)
     return tr.positions(len(frames)) if tr is not None else np.full((len(frames), 2), np.nan)
 
 
+def _copy_last_velocity(truth: np.ndarray) -> np.ndarray:
+    """Per step |v_true|: the error of a prediction that stays where it was."""
+    return np.linalg.norm(np.diff(truth, axis=0), axis=1)
+
+
 def velocity_error(pred: np.ndarray, truth: np.ndarray, scale: float) -> float:
-    """Mean |v_pred - v_true| over frame steps where both are known; px -> frame sizes/frame."""
+    """Mean |v_pred - v_true| over every frame step, px -> frame sizes/frame. A step where the
+    prediction lost the object is scored as copying the last frame (|v_true|): losing the
+    object never helps."""
     v_pred, v_true = np.diff(pred, axis=0), np.diff(truth, axis=0)
-    ok = ~np.isnan(v_pred).any(axis=1)
-    if not ok.any():
-        return float("nan")
-    return float(np.linalg.norm(v_pred[ok] - v_true[ok], axis=1).mean() / scale)
+    err = np.linalg.norm(v_pred - v_true, axis=1)
+    lost = np.isnan(err)
+    err[lost] = _copy_last_velocity(truth)[lost]
+    return float(err.mean() / scale)
 
 
 def position_error(pred: np.ndarray, truth: np.ndarray, scale: float) -> float:
-    """Mean |p_pred - p_true| over frames where the prediction exists, in frame sizes."""
-    d = np.linalg.norm(pred - truth, axis=1)
-    ok = ~np.isnan(d)
-    return float(d[ok].mean() / scale) if ok.any() else float("nan")
+    """Mean |p_pred - p_true| over the frames, in frame sizes; a frame where the prediction lost
+    the object is scored as copying the last known position."""
+    pred = pred.copy()
+    for i in range(len(pred)):  # hold the last known position over the lost frames
+        if np.isnan(pred[i]).any():
+            pred[i] = pred[i - 1] if i else truth[0]
+    return float(np.linalg.norm(pred - truth, axis=1).mean() / scale)
 
 
 @dataclass
@@ -88,24 +113,34 @@ class ContinuationScore:
     found: float  # fraction of continuation frames in which the model's object was detected
 
 
+def _direction_prediction(clip: WorldClip, last: np.ndarray, n: int) -> np.ndarray:
+    """From the last given position, the prompted direction at the world's median speed."""
+    motion = clip.spec.objects[0].motion
+    unit = {"moves left": (-1, 0), "moves right": (1, 0), "moves up": (0, -1)}.get(motion, (0, 1))
+    step = np.asarray(unit, np.float64) * MEDIAN_SPEED / clip.fps * min(clip.frames.shape[1:3])
+    return last + step * np.arange(n, dtype=np.float64)[:, None]
+
+
 def score_continuation(
     clip: WorldClip, cond: int, generated: np.ndarray | None
 ) -> ContinuationScore:
     """Compare predictions of frames [cond-1, T) (the last given frame anchors the first step).
 
     `generated`: the model's full output (given frames + continuation), or None for the
-    references only.
-    """
+    references only. References: the parse floor (the detector on the true frames), copy-last,
+    linear extrapolation of the given frames' parsed positions, and the prompted direction at
+    the world's median speed (what a model that read only the prompt would do at best)."""
     color = clip.spec.objects[0].color
     scale = float(min(clip.frames.shape[1:3]))
     truth = truth_positions(clip)[cond - 1 :]
     given = parsed_positions(clip.frames[:cond], color)
     known = ~np.isnan(given).any(axis=1)
     steps = np.arange(len(truth), dtype=np.float64)  # 0 = the last given frame
-    last = given[known][-1] if known.any() else np.full(2, np.nan)
+    last = given[known][-1] if known.any() else truth[0]
     preds = {
         "parse_floor": parsed_positions(clip.frames, color)[cond - 1 :],
         "copy_last": np.repeat(last[None], len(truth), axis=0),
+        "direction_median_speed": _direction_prediction(clip, last, len(truth)),
     }
     if known.sum() >= 2:
         f = np.flatnonzero(known).astype(np.float64)
@@ -123,31 +158,21 @@ def score_continuation(
     )
 
 
-def fall_acceleration(frames: np.ndarray, color: str, fps: float) -> float:
-    """Vertical acceleration (frame sizes/s^2, + = downward) before the first bounce, from a
-    quadratic fit to the parsed heights up to where the object first stops descending."""
-    y = parsed_positions(frames, color)[:, 1] / float(min(frames.shape[1:3]))
-    t = np.flatnonzero(~np.isnan(y))
-    if len(t) < 3:
-        return float("nan")
-    ys = y[t]
-    rising = np.flatnonzero(np.diff(ys) < 0)  # first step where it goes back up: the bounce
-    end = int(rising[0]) + 1 if len(rising) else len(ys)  # points [0, end) are the descent
-    if end > 3:
-        end -= 1  # the last descent sample may already hold the impact; leave it out
-    if end < 3:
-        return float("nan")
-    a = np.polyfit(t[:end] / fps, ys[:end], 2)[0]
-    return float(2.0 * a)
+def fall_check(frames: np.ndarray, color: str, fps: float) -> tuple[bool, float]:
+    """(whether the object of `color` falls and bounces by the world's rules, its descent's
+    acceleration over the world's gravity); (False, NaN) when no counted object shows."""
+    scale = float(min(frames.shape[1:3]))
+    objects = counted(track(detect(frames), scale=scale), len(frames), scale)
+    tr = main_track(objects, color)
+    if tr is None:
+        return False, float("nan")
+    t = np.asarray(tr.frames, np.float64) / fps
+    accel, _ = fall_acceleration(np.asarray(tr.centers)[:, 1] / scale, t)
+    return is_fall(tr, scale, fps), accel / GRAVITY
 
 
 def falling_cases(n: int, **kw) -> list[WorldClip]:
     return motion_cases(n, ("falls and bounces",), **kw)
-
-
-def gravity_ratio(accel: float) -> float:
-    """Measured acceleration over the world's gravity (1 = exact)."""
-    return accel / GRAVITY
 
 
 def permanence(frames: np.ndarray, band: float = 2.0) -> dict[str, bool]:
@@ -183,11 +208,3 @@ def occlusion_cases(
                 break
         s += 1
     return out
-
-
-def reappears(frames: np.ndarray, color: str, min_fraction: float = 0.5) -> bool:
-    """The object is seen in the last frame at no less than `min_fraction` of its first area."""
-    dets = detect(frames[[0, -1]])
-    first = max((d.area for d in dets[0] if d.color == color), default=0)
-    last = max((d.area for d in dets[1] if d.color == color), default=0)
-    return bool(first > 0 and last >= min_fraction * first)
