@@ -11,6 +11,11 @@ from chronotope.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_use(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     from chronotope.autoencoder.losses import LossWeights
 
     t = subparsers.add_parser("train-vae", help="train the causal video VAE")
@@ -78,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.set_defaults(func=run_train)
 
+
+def _register_use(subparsers: argparse._SubParsersAction) -> None:
     v = subparsers.add_parser("vae", help="use a trained VAE")
     vs = v.add_subparsers(dest="vae_command", metavar="ACTION", required=True)
     r = vs.add_parser("reconstruct", help="encode + decode a clip, write it, print PSNR/SSIM")
