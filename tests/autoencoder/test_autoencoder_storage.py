@@ -23,12 +23,29 @@ def test_save_load_round_trip_exact(saved):
     loaded = CausalVAE.from_pretrained(path)
     a, b = vae.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert loaded.config.latents_mean == [0.0, 1.0, 2.0, 3.0]
-    assert loaded.config.latents_std == [2.0] * 4
+    assert loaded.config.latent_stats == {"mean": [0.0, 1.0, 2.0, 3.0], "std": [2.0] * 4}
     assert json.loads((path / "config.json").read_text())["latent_channels"] == 4
     x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
     with torch.no_grad():
         assert torch.equal(vae.eval().encode(x)[0], loaded.eval().encode(x)[0])
+
+
+def test_a_config_in_the_old_layout_is_refused_in_one_line(saved):
+    _, path = saved
+    config = json.loads((path / "config.json").read_text())
+    stats = config.pop("latent_stats")
+    config.update(latents_mean=stats["mean"], latents_std=stats["std"])
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="latents_mean, latents_std .*latent_stats") as err:
+        CausalVAE.from_pretrained(path)
+    assert "\n" not in str(err.value)
+
+
+def test_latent_stats_must_have_a_mean_and_std_per_channel():
+    with pytest.raises(UsageError, match="mean"):
+        CausalVAE.from_preset("tiny").set_latent_stats(torch.zeros(3), torch.ones(3))
+    with pytest.raises(UsageError, match="latent_stats must be"):
+        CausalVAE(latent_channels=4, latent_stats={"mean": [0.0] * 4})
 
 
 def test_corrupted_weights_refused(saved):

@@ -39,7 +39,8 @@ def test_training_reduces_loss(tmp_path, shapes):
     log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 60 and all(r["loss"] > 0 for r in log)
     assert (tmp_path / "samples" / "step-00000060.png").is_file()
-    assert len(vae.config.latents_std) == 4 and min(vae.config.latents_std) > 0
+    std = vae.config.latent_stats["std"]
+    assert len(std) == 4 and min(std) > 0
 
 
 def test_resume_is_bit_exact(tmp_path, shapes):
@@ -94,7 +95,7 @@ def test_unknown_schedule_is_refused(tmp_path):
 def test_freeze_encoder_keeps_latents_bit_exact_while_the_decoder_trains(tmp_path, shapes):
     first = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path, steps=3), source=shapes()))
     a = {k: v.clone() for k, v in first.state_dict().items()}
-    stats = (list(first.config.latents_mean), list(first.config.latents_std))
+    stats = first.config.latent_stats
     cfg = _cfg(tmp_path, steps=6, resume=True, freeze_encoder=True)
     b = CausalVAE.from_pretrained(train_vae(cfg, source=shapes())).state_dict()
     enc = [k for k in a if k.startswith("encoder.")]
@@ -103,7 +104,7 @@ def test_freeze_encoder_keeps_latents_bit_exact_while_the_decoder_trains(tmp_pat
     assert all(torch.equal(a[k], b[k]) for k in enc)  # the latent space did not move
     assert any(not torch.equal(a[k], b[k]) for k in dec)  # the decoder did
     vae = CausalVAE.from_pretrained(tmp_path / "final")
-    assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats
+    assert vae.config.latent_stats == stats
 
 
 def test_init_starts_from_a_trained_vae_and_refuses_another_preset(tmp_path, shapes):
@@ -113,14 +114,14 @@ def test_init_starts_from_a_trained_vae_and_refuses_another_preset(tmp_path, sha
 
     first = CausalVAE.from_pretrained(train_vae(_cfg(tmp_path / "a", steps=3), source=shapes()))
     a = {k: v.clone() for k, v in first.state_dict().items()}
-    stats = (list(first.config.latents_mean), list(first.config.latents_std))
+    stats = first.config.latent_stats
     cfg = _cfg(tmp_path / "b", steps=1, init=tmp_path / "a" / "final", freeze_encoder=True, lr=0.1)
     b = CausalVAE.from_pretrained(train_vae(cfg, source=shapes())).state_dict()
     enc = [k for k in a if k.startswith("encoder.")]
     assert all(torch.equal(a[k], b[k]) for k in enc)  # started from it, encoder frozen
     assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
     vae = CausalVAE.from_pretrained(tmp_path / "b" / "final")
-    assert (list(vae.config.latents_mean), list(vae.config.latents_std)) == stats
+    assert vae.config.latent_stats == stats
     with pytest.raises(UsageError, match="--init"):
         train_vae(_cfg(tmp_path / "c", preset="world", init=tmp_path / "a" / "final"))
 

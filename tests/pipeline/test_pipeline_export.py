@@ -103,7 +103,7 @@ def test_export_swaps_in_a_decoder_only_when_the_latent_space_is_the_same(tmp_pa
     restat = CausalVAE.from_pretrained(tmp_path / "vae")
     restat.set_latent_stats(torch.zeros(4), 2 * torch.ones(4))
     restat.save_pretrained(tmp_path / "restat")
-    with pytest.raises(UsageError, match="latents_std"):
+    with pytest.raises(UsageError, match="latent_stats std"):
         export_pipeline(final, tmp_path / "bad", vae_dir=tmp_path / "restat")
     assert not (tmp_path / "bad").exists()  # refused before anything was written
 

@@ -178,7 +178,7 @@ def _init_folder(cfg: VAETrainConfig) -> Path:
 def _load_init(cfg: VAETrainConfig, model: CausalVAE) -> None:
     folder = _init_folder(cfg)
     source = CausalVAE.from_pretrained(folder).float()
-    ignore = ("latents_mean", "latents_std", "decoder_res_blocks")
+    ignore = ("latent_stats", "decoder_res_blocks")
     diff = config_differences(model.config, source.config, keys=model.config, ignore=ignore)
     if diff:
         key = diff[0]
@@ -195,10 +195,9 @@ def _load_init(cfg: VAETrainConfig, model: CausalVAE) -> None:
         )
     model.encoder.load_state_dict(source.encoder.state_dict())
     grow_decoder(source.decoder, model.decoder)  # a plain copy when the sizes are equal
-    if source.config.latents_mean is not None:
-        model.set_latent_stats(
-            torch.tensor(source.config.latents_mean), torch.tensor(source.config.latents_std)
-        )
+    stats = source.get_latent_stats()
+    if stats is not None:
+        model.set_latent_stats(*stats)
 
 
 def _save(cfg: VAETrainConfig, model: CausalVAE, opt: torch.optim.Optimizer, step: int) -> Path:
@@ -240,7 +239,7 @@ def _noisy_pass(
     [0, max_level] times the per-channel latent std (the VAE's statistics, else the batch's)."""
     mean, logvar = model.encode(video)
     z = model.sample(mean, logvar)
-    if model.config.latents_std is not None:
+    if model.config.latent_stats is not None:
         _, std = model._stats(z)  # the per-channel std, shaped for z (as `normalize` uses it)
     else:
         std = mean.detach().std(dim=(0, 2, 3, 4), keepdim=True)
@@ -306,7 +305,7 @@ def _sample(model: CausalVAE, video: torch.Tensor, path: Path) -> None:
 def finish(model: CausalVAE, source: BatchSource, cfg: VAETrainConfig) -> Path:
     """Measure latent statistics on held-in batches, then `save_pretrained(out/final)`."""
     model.eval()
-    if not (cfg.freeze_encoder and model.config.latents_mean is not None):
+    if not (cfg.freeze_encoder and model.config.latent_stats is not None):
         # (a frozen encoder keeps the statistics it came with: its latents have not changed)
         batches = (source.batch(-2 - i) for i in range(cfg.stats_batches))
         mean, std = compute_latent_stats(model, batches)

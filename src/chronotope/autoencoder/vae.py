@@ -9,9 +9,11 @@ conventions: the constructor arguments are the saved config.json; weights are sa
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -45,10 +47,12 @@ class CausalVAE(ModelMixin, ConfigMixin):
         temporal_kernel: int = 3,
         patch_size: int = 1,
         decoder_res_blocks: int | None = None,
-        latents_mean: list[float] | None = None,
-        latents_std: list[float] | None = None,
+        latent_stats: Mapping[str, list[float]] | None = None,
     ):
+        """`latent_stats`: the per-channel {"mean": [C floats], "std": [C floats]} of the
+        latents (`set_latent_stats`), or None before they are measured."""
         super().__init__()
+        _check_latent_stats(latent_stats, latent_channels)
         levels = round(math.log2(spatial_factor / patch_size))  # 2x downsampling steps
         num_temporal = round(math.log2(temporal_factor))
         if 2**levels * patch_size != spatial_factor or 2**num_temporal != temporal_factor:
@@ -195,12 +199,11 @@ class CausalVAE(ModelMixin, ConfigMixin):
     # ---- latent statistics (so the DiT sees unit-variance latents) ----
 
     def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        c = self.config
-        if c.latents_mean is None or c.latents_std is None:
+        stats = self.get_latent_stats(dtype=z.dtype, device=z.device)
+        if stats is None:
             raise UsageError("this VAE has no latent statistics; run set_latent_stats first")
         shape = (1, -1, 1, 1, 1) if z.ndim == 5 else (-1, 1, 1, 1)
-        mean = torch.tensor(c.latents_mean, dtype=z.dtype, device=z.device).view(shape)
-        std = torch.tensor(c.latents_std, dtype=z.dtype, device=z.device).view(shape)
+        mean, std = (s.view(shape) for s in stats)  # per channel, shaped for z
         return mean, std
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
@@ -213,9 +216,18 @@ class CausalVAE(ModelMixin, ConfigMixin):
         return z * std + mean
 
     def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.register_to_config(
-            latents_mean=[float(v) for v in mean], latents_std=[float(v) for v in std]
-        )
+        stats = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+        _check_latent_stats(stats, self.config.latent_channels)
+        self.register_to_config(latent_stats=stats)
+
+    def get_latent_stats(
+        self, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The per-channel (mean, std) as (C,) tensors, or None when not measured yet."""
+        stats = self.config.latent_stats
+        if stats is None:
+            return None
+        return tuple(torch.tensor(stats[k], dtype=dtype, device=device) for k in ("mean", "std"))
 
     # ---- storage: safetensors only ----
 
@@ -230,6 +242,7 @@ class CausalVAE(ModelMixin, ConfigMixin):
         folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
         if not (folder / "config.json").is_file():
             raise CorruptFileError(f"{folder}: no config.json (not a CausalVAE folder)")
+        _check_config_keys(folder / "config.json")
         weights = folder / WEIGHTS_NAME
         if not weights.is_file():
             others = sorted(p.name for p in folder.glob("*.bin")) + sorted(
@@ -247,3 +260,27 @@ class CausalVAE(ModelMixin, ConfigMixin):
         kwargs.update(use_safetensors=True, local_files_only=True)
         kwargs.setdefault("low_cpu_mem_usage", False)  # no `accelerate` here; avoids its warning
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+def _check_latent_stats(stats: Mapping[str, list[float]] | None, channels: int) -> None:
+    if stats is None:
+        return
+    if not isinstance(stats, Mapping) or set(stats) != {"mean", "std"}:
+        raise UsageError(f'latent_stats must be {{"mean": [...], "std": [...]}}, got {stats!r}')
+    if any(len(stats[k]) != channels for k in ("mean", "std")):
+        raise UsageError(f"latent_stats needs {channels} means and stds (one per latent channel)")
+
+
+def _check_config_keys(path: Path) -> None:
+    """A saved config with a key the constructor does not take is refused, never ignored
+    (diffusers would drop it with a warning)."""
+    known = set(inspect.signature(CausalVAE.__init__).parameters)
+    unknown = sorted(
+        k for k in json.loads(path.read_text()) if not k.startswith("_") and k not in known
+    )
+    if unknown:
+        old = {"latents_mean", "latents_std"} & set(unknown)
+        hint = (
+            ' (the old layout: now one latent_stats {"mean": [...], "std": [...]})' if old else ""
+        )
+        raise UsageError(f"{path}: not a CausalVAE config key: {', '.join(unknown)}{hint}")

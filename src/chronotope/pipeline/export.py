@@ -124,9 +124,7 @@ def _swap_decoder(vae, vae_dir):
 
     tuned = CausalVAE.from_pretrained(vae_dir, low_cpu_mem_usage=False).eval()
     check_same_latent_space(vae, tuned, name=str(vae_dir))
-    tuned.set_latent_stats(
-        torch.tensor(vae.config.latents_mean), torch.tensor(vae.config.latents_std)
-    )
+    tuned.set_latent_stats(*vae.get_latent_stats())
     return tuned
 
 
@@ -156,12 +154,14 @@ def check_same_latent_space(trained, tuned, *, name: str) -> None:
     the rest of the config must be equal and the latent statistics equal up to float rounding
     (they are re-measured at the end of each run, and the sum order depends on the thread
     count). The decoder's depth may differ (`train-vae --decoder-blocks` grows it)."""
-    stats = ("latents_mean", "latents_std")
-    diff = config_differences(trained.config, tuned.config, ignore=(*stats, "decoder_res_blocks"))
-    for key in stats:
-        a, b = (torch.tensor(v.config[key] or [math.nan]) for v in (trained, tuned))
+    ignore = ("latent_stats", "decoder_res_blocks")
+    diff = config_differences(trained.config, tuned.config, ignore=ignore)
+    unmeasured = {"mean": [math.nan], "std": [math.nan]}
+    ours, theirs = (v.config.latent_stats or unmeasured for v in (trained, tuned))
+    for key in ("mean", "std"):
+        a, b = torch.tensor(ours[key]), torch.tensor(theirs[key])
         if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-5, atol=1e-5):
-            diff.append(key)
+            diff.append(f"latent_stats {key}")
     if diff:
         raise UsageError(f"--vae {name}: config differs from the training VAE in {', '.join(diff)}")
     a, b = trained.encoder.state_dict(), tuned.encoder.state_dict()

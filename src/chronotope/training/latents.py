@@ -43,9 +43,9 @@ class LatentCodec:
         from chronotope.autoencoder import CausalVAE
 
         vae = CausalVAE.from_pretrained(folder)
-        if vae.config.latents_mean is None:
+        if vae.config.latent_stats is None:
             raise UsageError(
-                f"--vae {folder}: the VAE has no latent statistics (latents_mean)", param="vae"
+                f"--vae {folder}: the VAE has no latent statistics (latent_stats)", param="vae"
             )
         return cls(vae, source=str(folder.resolve()))
 
