@@ -18,6 +18,7 @@ Adds its settings to experiments/results/eval_early_guidance.json (keyed factor@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from chronotope.pipeline.loading import load_pipeline
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_early_guidance.json"
 SHAPES = ("triangle", "circle", "square")
 MOTIONS = ("moves left", "moves right", "moves up", "moves down")
+FRAMES = 17
 COLORS = ("red", "blue", "yellow", "cyan", "white", "orange", "purple")
 
 
@@ -42,10 +44,11 @@ def main() -> None:
     args = ap.parse_args()
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
-    pipe.register_to_config(early_sigma=args.early_sigma)
+    pipe.configure(sampling=dataclasses.replace(pipe.sampling, early_sigma=args.early_sigma))
+    fps = float(pipe.config.fps)
     factors = [float(f) for f in args.factors.split(",")]
     out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    out.setdefault("guidance", float(pipe.config.guidance))
+    out.setdefault("guidance", float(pipe.sampling.guidance))
     out.setdefault("settings", {})
     for factor in factors:
         direction, count, n = 0, 0, 0
@@ -55,7 +58,7 @@ def main() -> None:
                 for i, color in enumerate(COLORS[: args.colors]):
                     frames = pipe(
                         f"a {color} {shape} {motion}",
-                        num_frames=17,
+                        num_frames=FRAMES,
                         width=64,
                         height=64,
                         seed=900 + i,
@@ -63,7 +66,8 @@ def main() -> None:
                     ).frames
                     tracks = track(detect(frames), scale=64.0)
                     tr = main_track(tracks, color)
-                    ok = tr is not None and motion_direction(tr, 64.0) == motion
+                    seconds = (FRAMES - 1) / fps
+                    ok = tr is not None and motion_direction(tr, 64.0, fps, seconds) == motion
                     direction += ok
                     per_motion[motion] += ok
                     count += len(persistent(tracks, len(frames))) == 1

@@ -2,10 +2,11 @@
 
 On `--cases` held-out world clips (the task checks of `chronotope eval`: case i is its i-th
 clip and the clip it is connected to, motions right / left / down / up in turn), each check
-runs once per K in `--candidates` with the same sampling seeds, so K = 1 is the plain
-pipeline and a larger K differs only by the samples it may choose from. Printed per check and
-K: the fraction of cases that pass (seams within 2x the output's median step; a loop's wrap
-within 1.5x, and it moves), the median of the (worse) seam ratio, and the wall time.
+runs once per K in `--candidates` (the `candidates` of every call) with the same sampling
+seeds, so K = 1 is the plain pipeline and a larger K differs only by the samples it may choose
+from. Printed per check and K: the fraction of cases that pass the eval's check (the object
+keeps its motion across each seam; a loop's wrap too, and it moves), the median of the (worse)
+pixel seam ratio, and the wall time.
 
     .venv/bin/python experiments/eval_seam_candidates.py [--cases 40] [--candidates 1 3]
         [--checks extend_backward connect loop extend_forward image_to_video] [--model DIR]
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chronotope.eval.suite import EvalConfig, _Runner, _task_case
+from chronotope.eval.sections import Runner, _task_case
+from chronotope.eval.subject import pipeline_subject
+from chronotope.eval.suite import EvalConfig, EvalResult
 from chronotope.pipeline.loading import load_pipeline
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_seam_candidates.json"
@@ -46,11 +49,12 @@ def main() -> None:
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
     out = {"args": vars(args), "results": {}}
+    subject = pipeline_subject(pipe)
     for k in args.candidates:
-        pipe.register_to_config(seam_candidates=k)  # what every call of the eval then uses
-        runner = _Runner(pipe, EvalConfig(tasks=tuple(args.checks), task_cases=args.cases), print)
+        cfg = EvalConfig(tasks=tuple(args.checks), task_cases=args.cases)
+        runner = Runner(subject, cfg, EvalResult(config={}, model=subject.info()))
         t0 = time.perf_counter()
-        cases = [_task_case(runner, i) for i in range(args.cases)]
+        cases = [_task_case(runner, i, k) for i in range(args.cases)]
         wall = time.perf_counter() - t0
         for name in args.checks:
             rows = [c[name] for c in cases]

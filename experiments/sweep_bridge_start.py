@@ -19,11 +19,13 @@ at most 2x the clip's median step (the eval's bound).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
 
 COND, BRIDGE = 5, 8  # given frames at each end, bridge frames (2 latent frames)
+OFFSET = 20_000  # into the eval seed block of --seed: apart from the eval's own clips
 
 
 def _path_error(out: np.ndarray, clip) -> float:
@@ -42,23 +44,26 @@ def _path_error(out: np.ndarray, clip) -> float:
 
 def sweep(model: str | None, starts: list[float], cases: int, seed: int) -> list[dict]:
     from chronotope.eval.metrics import frame_psnr
-    from chronotope.eval.suite import _TASK_MOTIONS, HELDOUT_SEED, EvalConfig, _Runner
+    from chronotope.eval.sections import _TASK_MOTIONS, Runner
+    from chronotope.eval.subject import pipeline_subject
+    from chronotope.eval.suite import EvalConfig, EvalResult
     from chronotope.pipeline.loading import load_pipeline
     from chronotope.tasks.seams import seam_ratio
 
     rows = []
     for start in starts:
         pipe = load_pipeline(model)
-        pipe.register_to_config(bridge_start=start)
+        pipe.configure(tasks=dataclasses.replace(pipe.tasks, bridge_start=start))
         pipe.set_progress_bar_config(disable=True)
-        r = _Runner(pipe, EvalConfig(seed=seed), lambda s: None)
+        subject = pipeline_subject(pipe)
+        r = Runner(subject, EvalConfig(seed=seed), EvalResult(config={}, model=subject.info()))
         same, two = [], []
         for i in range(cases):
             motion, other_motion = _TASK_MOTIONS[i % len(_TASK_MOTIONS)]
-            base = HELDOUT_SEED + 2000 + 1000 * seed + 2 * i  # apart from the eval's clips
+            base = OFFSET + 2 * i
             clip = r.world(base, 2 * COND + BRIDGE, family="single", motion=motion)
             a, b = clip.frames[:COND], clip.frames[COND + BRIDGE :]
-            out = r.gen(clip.caption, connect=(a, b), num_frames=BRIDGE + 1)
+            out = r.gen(clip.caption, connect=(a, b), num_frames=BRIDGE)
             truth = clip.frames[COND : COND + BRIDGE]
             same.append(
                 (
@@ -70,7 +75,7 @@ def sweep(model: str | None, starts: list[float], cases: int, seed: int) -> list
             )
             other = r.world(base + 1, 2 * COND + BRIDGE, family="single", motion=other_motion)
             prompt = f"{clip.caption} and {other.caption}"
-            out = r.gen(prompt, connect=(a, other.frames[:COND]), num_frames=BRIDGE + 1)
+            out = r.gen(prompt, connect=(a, other.frames[:COND]), num_frames=BRIDGE)
             two.append((seam_ratio(out, COND), seam_ratio(out, len(out) - COND)))
         s, t = np.array(same), np.array(two)
         rows.append(
