@@ -93,3 +93,14 @@ def test_header_length_starting_with_0x80_is_not_mistaken_for_a_pickle(tmp_path)
     else:
         raise AssertionError("no header length with low byte 0x80 found")
     assert torch.equal(load_safetensors(path)["a"], torch.ones(2))
+
+
+def test_no_tensors_round_trip(tmp_path):
+    """An empty data buffer is saved and read back (safetensors writes an unreadable header for
+    no tensors with empty metadata)."""
+    from chronotope.utils.checkpoint import atomic_save_safetensors, load_safetensors
+
+    atomic_save_safetensors({}, tmp_path / "empty.safetensors")
+    assert load_safetensors(tmp_path / "empty.safetensors") == {}
+    atomic_save_safetensors({}, tmp_path / "meta.safetensors", metadata={"a": 1})
+    assert load_safetensors(tmp_path / "meta.safetensors") == {}

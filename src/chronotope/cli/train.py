@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 import types
 import typing
 
@@ -16,6 +17,12 @@ from chronotope.training.config import TRAIN_PRESETS, TrainConfig, get_preset
 _NESTED = {"shift": ("shift", ShiftConfig), "tasks": ("task", TaskMix)}
 # what a flag's preset value alone does not say
 _HELP = {
+    "ranks": "processes this command starts on this machine (gloo DDP, one thread each; each "
+    "first encodes its share of the world pool); 1: one process",
+    "minutes": "wall-time bound of the whole run from the command's start, resumes included "
+    "(a longer run: the same command with a larger --minutes)",
+    "snapshots": "minutes of the run's wall time at which the EMA model is also saved as "
+    "OUT/at-<M>min/ (export takes it), e.g. 15,30,45,60",
     "world_families": "scene-family weights of world clips, e.g. single=0.4,pair=0.3 (families "
     "left out are never drawn; empty: the world's own mix)",
     "parallel": "data parallelism over torchrun's ranks: ddp (replicated weights) or fsdp "
@@ -97,6 +104,8 @@ def _flag_kwargs(name: str, hint) -> dict:
         return {"type": _families, "metavar": "FAMILY=W,..."}
     if name == "sample_prompts":
         return {"nargs": "+", "metavar": "PROMPT"}
+    if name == "snapshots":
+        return {"type": _tuple_of(float), "metavar": "MIN,MIN,..."}
     if typing.get_origin(hint) is tuple:
         return {"type": _tuple_of(args[0]), "metavar": ",".join([args[0].__name__] * (len(args)))}
     return {"type": hint}
@@ -173,24 +182,53 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """One process, or every rank under torchrun: the same trainer (world size 1 or N)."""
-    from chronotope.distributed.launch import process_group
-    from chronotope.training import Trainer
+    """One process, every rank under torchrun, or `--ranks N` processes this command starts:
+    the same trainer (world size 1 or N). The wall clock (`--minutes`) starts here."""
+    from chronotope.distributed.launch import process_group, spawn, world_size_from_env
 
+    start = time.monotonic()
     cfg = config_from_args(args)
     if args.prepare_shard is not None:
         return _prepare(cfg, *args.prepare_shard)
+    if cfg.ranks > 1:
+        if world_size_from_env() > 1:
+            raise UsageError(
+                "--ranks starts its own processes; under torchrun leave it at 1", param="ranks"
+            )
+        spawn(_train_rank, cfg.ranks, cfg, start)
+        return 0
     with process_group() as (rank, _):
-        trainer = Trainer(cfg)
-        say = print if rank == 0 else (lambda *a, **k: None)
-        if trainer.resumed_from is not None:
-            say(f"resuming from {trainer.resumed_from} (step {trainer.step})")
-        say(trainer.summary())
-        result = trainer.run()
-        if result.final_dir is None:
-            raise UsageError("training stopped before the final model was written")
-        say(f"step {result.step}: loss {result.loss:.4f}; final model in {result.final_dir}")
+        _train(cfg, rank, start)
     return 0
+
+
+def _train_rank(rank: int, world: int, cfg: TrainConfig, start: float) -> None:
+    """One of `--ranks N` processes: fill this rank's share of the world pool, then train."""
+    import torch.distributed as dist
+
+    if cfg.data == "world" and cfg.world_clips:
+        from chronotope.training.latents import LatentCodec
+        from chronotope.training.streams import default_stream_factory
+
+        default_stream_factory(cfg, LatentCodec.load(cfg.vae)).encode_shard(
+            rank, world, progress=cfg.progress and rank == 0
+        )
+        dist.barrier()  # every clip is on disk before any rank reads the pool
+    _train(cfg, rank, start)
+
+
+def _train(cfg: TrainConfig, rank: int, start: float) -> None:
+    from chronotope.training import Trainer
+
+    trainer = Trainer(cfg)
+    say = print if rank == 0 else (lambda *a, **k: None)
+    if trainer.resumed_from is not None:
+        say(f"resuming from {trainer.resumed_from} (step {trainer.step})")
+    say(trainer.summary())
+    result = trainer.run(start=start)
+    if result.final_dir is None:
+        raise UsageError("training stopped before the final model was written")
+    say(f"step {result.step}: loss {result.loss:.4f}; final model in {result.final_dir}")
 
 
 def _prepare(cfg: TrainConfig, shard: int, shards: int) -> int:

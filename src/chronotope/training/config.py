@@ -52,7 +52,12 @@ class TrainConfig:
     tasks: TaskMix = field(default_factory=TaskMix)
     # ---- optimisation ----
     steps: int = 20_000
-    minutes: float | None = None  # wall-time bound (None: run all `steps`)
+    # wall-time bound over the whole run, resumes included: a resumed run trains on until its
+    # total reaches it (None: run all `steps`); counted from the command's start
+    minutes: float | None = None
+    # minutes of the run's wall time (as `minutes` counts it) at which the EMA model is also
+    # saved as out/at-<M>min/, a folder like final/ that `export` takes (a time-to-quality curve)
+    snapshots: tuple[float, ...] = ()
     lr: float = 4e-4
     lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio*lr) or "constant", after warmup
     warmup_steps: int = 300
@@ -63,6 +68,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     # ---- parallelism (under torchrun; one process is world size 1, docs/DISTRIBUTED.md) ----
+    # processes this command starts on this machine (gloo DDP, one thread each; each fills its
+    # share of the world pool's latents first); 1: one process with torch's threads
+    ranks: int = 1
     parallel: str = "ddp"  # over several ranks: "ddp" (replicated) or "fsdp" (FSDP2, sharded)
     sequence_parallel: bool = False  # Ulysses: each rank holds a slice of every pack's tokens
     # packs in a step's global batch (None: the resumed run's, else WORLD_SIZE; 1 with
@@ -112,6 +120,8 @@ class TrainConfig:
             ("patch", len(self.patch) == 3 and min(self.patch) >= 1, "three integers >= 1"),
             ("parallel", self.parallel in ("ddp", "fsdp"), "ddp or fsdp"),
             ("packs_per_step", self.packs_per_step is None or self.packs_per_step >= 1, ">= 1"),
+            ("ranks", self.ranks >= 1, ">= 1 (processes this command starts)"),
+            ("snapshots", all(m > 0 for m in self.snapshots), "minutes > 0"),
             ("mixed_precision", self.mixed_precision in (None, "bf16"), "bf16"),
             ("log_every", self.log_every >= 1, ">= 1"),
             ("sample_every", self.sample_every >= 0, ">= 0"),
@@ -145,7 +155,7 @@ class TrainConfig:
         d = dict(d)
         d["shift"] = ShiftConfig(**d["shift"])
         d["tasks"] = TaskMix(**d["tasks"])
-        for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size"):
+        for name in ("patch", "seconds", "betas", "sample_prompts", "sample_size", "snapshots"):
             d[name] = tuple(d[name])
         d["sizes"] = tuple(tuple(s) for s in d["sizes"])
         d["world_families"] = tuple((str(n), float(w)) for n, w in d["world_families"])
@@ -174,6 +184,13 @@ lr_at = _lr_at
 # this width; EMA 0.999 averages over ~1000 steps, a fraction of a couple of CPU-hours' run.
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     "world-tiny": TrainConfig(),
+    # world-speedrun (issue 36): the world-tiny recipe from scratch for an hour on both cores of
+    # this machine, by itself: two ranks (gloo DDP, a thread each, two packs per step), each
+    # encoding half the world pool before training: 3,028 tokens/s against 2,392 for one process
+    # with two threads and 1,896 with one (experiments/speedrun_layout.py, AVX-512 bf16 EPYC,
+    # 2026-12-07); `minutes` counts the whole run from the command's start, resumes included.
+    # Levers join it only when their speedrun curve beats it (docs/experiments.md)
+    "world-speedrun": TrainConfig(ranks=2, minutes=60.0, out="runs/world-speedrun"),
     "world-small": TrainConfig(
         model="world-small", token_budget=4096, lr=2e-4, ema_decay=0.9995, out="runs/world-small"
     ),

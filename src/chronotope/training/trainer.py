@@ -133,6 +133,8 @@ class Trainer:
             patch=tuple(cfg.patch),
         )
         self.step = 0
+        self.elapsed_s = 0.0  # wall time of the run before this command (resumes add up)
+        self._start = time.monotonic()  # this command's share of the clock starts here
         self.resumed_from: Path | None = None
         if checkpoint is not None:
             self._resume(checkpoint, meta)
@@ -290,18 +292,25 @@ class Trainer:
 
     # ---- the loop ----
 
-    def run(self, *, max_steps: int | None = None) -> TrainResult:
-        """Train until `cfg.steps` (or `cfg.minutes`), then save the final EMA model.
-        `max_steps` pauses after that many more steps: a checkpoint, no final model."""
+    def run(self, *, max_steps: int | None = None, start: float | None = None) -> TrainResult:
+        """Train until `cfg.steps` (or `cfg.minutes` of the whole run's wall time, the time of
+        the runs it resumes included), then save the final EMA model. `max_steps` pauses after
+        that many more steps: a checkpoint, no final model. `start`: `time.monotonic()` when
+        the command started (default: when this trainer was built)."""
         from tqdm import tqdm
 
         cfg = self.cfg
+        if start is not None:
+            self._start = start
         stop_at = cfg.steps if max_steps is None else min(cfg.steps, self.step + max_steps)
-        deadline = None if cfg.minutes is None else time.monotonic() + 60 * cfg.minutes
+        deadline = None
+        if cfg.minutes is not None:
+            deadline = self._start + 60 * cfg.minutes - self.elapsed_s
         log = MetricsLog(self.out) if self.main else None
         show = cfg.progress and self.main
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not show, dynamic_ncols=True)
         window, last_loss, timed_out = _Window(), float("nan"), False
+        snapshots = sorted(m for m in cfg.snapshots if 60 * m > self.elapsed_s)  # not yet saved
         try:
             while self.step < stop_at and not timed_out:
                 batch = self.next_batch()
@@ -320,6 +329,8 @@ class Trainer:
                     window = _Window()
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.write_samples(self.out / "samples" / f"step-{self.step:08d}")
+                if snapshots and self._agree(self.elapsed() >= 60 * snapshots[0]):
+                    self.save_final(self.out / f"at-{snapshots.pop(0):g}min")
                 if self.step % cfg.checkpoint_every == 0 or timed_out:
                     self.save_checkpoint()
         finally:
@@ -332,6 +343,10 @@ class Trainer:
             return TrainResult(self.step, last_loss, None)  # paused by max_steps
         self.write_samples(self.out / "samples" / "final")
         return TrainResult(self.step, last_loss, self.save_final())
+
+    def elapsed(self) -> float:
+        """Seconds of wall time of the whole run so far (the runs it resumes included)."""
+        return self.elapsed_s + time.monotonic() - self._start
 
     def _agree(self, flag: bool) -> bool:
         """Rank 0's clock decides a time-bounded run's end for everyone (clocks differ)."""
@@ -391,6 +406,7 @@ class Trainer:
             "text_encoder": getattr(self.text, "name", "all-MiniLM-L6-v2"),
             "text_max_length": self.cfg.text_max_length,
             "fps": self.cfg.fps,
+            "elapsed_s": self.elapsed(),
             "config": self.cfg.to_dict(),
         }
 
@@ -406,6 +422,7 @@ class Trainer:
             "packs_per_step": self.packs_per_step,
             "world_size": self.world,
             "parallel": "sequence" if self.sequence_parallel else self.mode,
+            "elapsed_s": self.elapsed(),
         }
         return save_sharded(
             self.out / "checkpoints",
@@ -423,4 +440,5 @@ class Trainer:
         files = load_files(path)
         self.packer.load_state_dict(files.get("data", {}), meta["data"])
         self.step = int(meta["step"])
+        self.elapsed_s = float(meta["elapsed_s"])
         self.resumed_from = path

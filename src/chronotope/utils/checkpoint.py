@@ -42,7 +42,10 @@ def atomic_save_safetensors(
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    save_file(flat, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    # no metadata rather than an empty one: safetensors writes `{},"__metadata__":{}}`, a header
+    # it cannot read back, for no tensors with empty metadata (an empty data buffer)
+    meta = {k: str(v) for k, v in (metadata or {}).items()} or None
+    save_file(flat, str(tmp), metadata=meta)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
