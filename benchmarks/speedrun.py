@@ -149,6 +149,8 @@ def plot(runs: list[Path], png: Path) -> None:
         for ax, name in zip(axes.flat, names):
             ax.plot(x, [float(r[name]) for r in rows], marker="o", label=Path(run).name)
     for ax, name in zip(axes.flat, names):
+        if name != "loss" and not name.endswith("velocity_error.model"):
+            ax.set_ylim(-0.03, 1.03)  # rates: every run on one scale
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("minutes")
         ax.grid(alpha=0.3)

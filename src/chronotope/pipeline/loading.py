@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from chronotope.errors import UsageError
 from chronotope.utils.paths import BUNDLED_MODEL_DIR as DEFAULT_MODEL_DIR
+
+if TYPE_CHECKING:  # the pipeline module imports diffusers: loaded when a pipeline is
+    from chronotope.pipeline.pipeline import ChronotopePipeline
 
 
 def default_model_dir() -> Path:
@@ -32,7 +36,7 @@ def quiet_diffusers() -> Iterator[None]:
         dlogging.set_verbosity(verbosity)
 
 
-def load_pipeline(path: str | os.PathLike | None = None):
+def load_pipeline(path: str | os.PathLike | None = None) -> ChronotopePipeline:
     """A `ChronotopePipeline` from a `save_pretrained` folder (default: the bundled model)."""
     from diffusers.utils import logging as dlogging
 
