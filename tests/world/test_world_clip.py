@@ -142,31 +142,6 @@ def test_scene_from_prompt_rejects_prompts_outside_the_vocabulary():
         scene_from_prompt("a red circle, a blue square and a white triangle", seed=0)
 
 
-@pytest.mark.parametrize("motion", ["moves left", "moves up"])
-def test_speed_range_changes_the_speed_and_nothing_else(motion):
-    from chronotope.world.scenes import SPEED
-
-    def clip(speeds=None):
-        return generate_clip(
-            5, width=64, height=64, num_frames=9, family="single", motion=motion, speeds=speeds
-        )
-
-    def speed(c):  # units/s from the recorded centers (px per frame at 8 fps / 64 px)
-        p = np.array([s.objects[0].center for s in c.states])
-        return float(np.linalg.norm(np.diff(p, axis=0).mean(0))) * 8.0 / 64.0
-
-    own, same = clip(), clip(SPEED)
-    assert np.array_equal(own.frames, same.frames) and own.caption == same.caption
-    fixed = clip((0.4, 0.4))
-    assert speed(fixed) == pytest.approx(0.4, rel=1e-6)
-    assert SPEED[0] <= speed(own) <= SPEED[1]
-    assert fixed.caption == own.caption and fixed.spec.objects[0].color == own.spec.objects[0].color
-    # the start (a frame edge, fixed by the draws) and the direction are kept
-    assert np.allclose(fixed.states[0].objects[0].center, own.states[0].objects[0].center)
-    with pytest.raises(UsageError, match="speeds"):
-        clip((0.3, 0.1))
-
-
 def test_training_streams_never_reach_eval_seeds():
     from chronotope.autoencoder.sources import HELDOUT_SEED_BASE, WorldSource
     from chronotope.data import WorldStream

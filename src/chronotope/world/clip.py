@@ -94,12 +94,9 @@ def generate_clip(
     fps: float = 8.0,
     family: str | None = None,
     include_heldout: bool = False,
-    speeds: tuple[float, float] | None = None,
     **overrides: str,
 ) -> WorldClip:
-    """A world clip drawn from `seed`; `overrides` pin items (shape="circle", motion=...);
-    `speeds` (lo, hi) replaces the world's range of uniform speeds (units/s, see
-    `scenes.sample_scene`)."""
+    """A world clip drawn from `seed`; `overrides` pin items (shape="circle", motion=...)."""
     _check_args(seed, width, height, num_frames, fps)
     scene_seq, caption_seq = np.random.SeedSequence(int(seed)).spawn(2)
     spec = sample_scene(
@@ -109,7 +106,6 @@ def generate_clip(
         family=family,
         include_heldout=bool(include_heldout),
         overrides=overrides,
-        speeds=speeds,
     )
     caption = make_caption(spec, np.random.Generator(np.random.PCG64(caption_seq)))
     return render_clip(spec, num_frames=int(num_frames), fps=float(fps), caption=caption)

@@ -85,18 +85,6 @@ def check_family_weights(weights: Mapping[str, float] | None) -> dict[str, float
     return out
 
 
-def check_speeds(speeds: tuple[float, float] | None) -> tuple[float, float]:
-    """A (lo, hi) speed range in units/s with 0 <= lo <= hi, or a `UsageError`; None: `SPEED`."""
-    if speeds is None:
-        return SPEED
-    if len(speeds) != 2:
-        raise UsageError(f"speeds must be two values (lo, hi) units/s, got {speeds}")
-    lo, hi = (float(v) for v in speeds)
-    if not (math.isfinite(hi) and 0 <= lo <= hi):
-        raise UsageError(f"speeds must be (lo, hi) units/s with 0 <= lo <= hi, got {speeds}")
-    return lo, hi
-
-
 def draw_family(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
     """One family drawn from `weights` (checked by `check_family_weights`)."""
     return _choose(rng, weights, list(weights.values()))
@@ -110,14 +98,9 @@ def sample_scene(
     family: str | None = None,
     include_heldout: bool = False,
     overrides: dict | None = None,
-    speeds: tuple[float, float] | None = None,
 ) -> SceneSpec:
-    """Draw a scene of `family` (or of a family that takes all `overrides`) from `rng`.
-
-    `speeds`: the (lo, hi) range of uniform motions' speeds in units/s (None: the world's own
-    `SPEED`); the same draw maps into it, so only the speeds of a clip change."""
+    """Draw a scene of `family` (or of a family that takes all `overrides`) from `rng`."""
     overrides = dict(overrides or {})
-    speeds = check_speeds(speeds)
     family = check_overrides(family, overrides)
     # Every choice is drawn whether or not it is pinned, so pinning an item to the value the
     # seed would draw anyway reproduces the unpinned clip exactly (scene_from_prompt relies on it).
@@ -127,7 +110,7 @@ def sample_scene(
         family = (
             drawn if drawn in names else _choose(rng, names, [FAMILY_WEIGHTS[f] for f in names])
         )
-    ctx = _Context(rng, width, height, include_heldout, overrides, speeds)
+    ctx = _Context(rng, width, height, include_heldout, overrides)
     background = ctx.pinned("background", BACKGROUND_WEIGHTS, list(BACKGROUND_WEIGHTS.values()))
     return _SAMPLERS[family](ctx, background)
 
@@ -135,8 +118,8 @@ def sample_scene(
 class _Context:
     """What every family sampler needs: the Generator, frame size in units, pinned items."""
 
-    def __init__(self, rng, width, height, include_heldout, overrides, speeds):
-        self.rng, self.width, self.height, self.speeds = rng, width, height, speeds
+    def __init__(self, rng, width, height, include_heldout, overrides):
+        self.rng, self.width, self.height = rng, width, height
         self.scale = float(min(width, height))
         self.wu, self.hu = width / self.scale, height / self.scale  # frame size in units
         self.include_heldout, self.pins = include_heldout, overrides
@@ -195,7 +178,7 @@ def _free_object(ctx: _Context, region: tuple[float, float], suffix: str = "", a
     def at(fx: float, fy: float) -> tuple[float, float]:  # fractions of the region / height
         return ctx.inside(shape, size, x_lo + fx * (x_hi - x_lo), fy * ctx.hu)
 
-    speed = _uniform(rng, *ctx.speeds)
+    speed = _uniform(rng, *SPEED)
     fx_mid, fy_mid = _uniform(rng, 0.2, 0.8), _uniform(rng, 0.2, 0.8)
     fx_start, fy_start = _uniform(rng, 0.6, 0.9), _uniform(rng, 0.6, 0.85)
     if motion == "moves left":
