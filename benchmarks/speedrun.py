@@ -105,13 +105,13 @@ def _eval_one(folder: Path, full: bool, seed: int) -> dict:
 def evaluate(args: argparse.Namespace) -> None:
     out = Path(args.out)
     rows = []
-    snapshots = [f for f in out.glob("at-*min") if (f / "training.json").is_file()]
-    for folder in sorted(
-        snapshots, key=lambda f: json.loads((f / "training.json").read_text())["mark"]
-    ):
+    snapshots = [f for f in (out / "run").glob("at-*min") if (f / "training.json").is_file()]
+    if not snapshots:
+        raise SystemExit(f"no snapshots in {out / 'run'}: run `speedrun.py train` first")
+    for folder in sorted(snapshots, key=_mark):
         info = json.loads((folder / "training.json").read_text())
         metrics = _eval_one(folder, args.full, args.seed)
-        row = {"minutes": info["mark"], "step": info["step"], "loss": info["loss"]}
+        row = {"minutes": _mark(folder), "step": info["step"], "loss": _loss(out, info["step"])}
         row.update({k: metrics.get(k, float("nan")) for k in HEADLINE})
         rows.append(row)
         print(", ".join(f"{k} {v:.4g}" for k, v in row.items()))

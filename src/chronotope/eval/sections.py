@@ -168,10 +168,8 @@ def physics_section(r: Runner) -> None:
     ]
     scores, rows = [], []
     for i, clip in enumerate(cases):
-        out = r.gen(
-            clip.caption, video=clip.frames[: cfg.cond_frames], extend="forward",
-            num_frames=cfg.new_frames,
-        )  # fmt: skip
+        given = clip.frames[: cfg.cond_frames]
+        out = r.gen(clip.caption, video=given, extend="forward", num_frames=cfg.new_frames)
         sc = physics.score_continuation(clip, cfg.cond_frames, out)
         scores.append(sc)
         rows.append({"caption": clip.caption, **sc.velocity, "found": sc.found})
@@ -199,8 +197,8 @@ def _falling(r: Runner) -> None:
     for i in range(r.cfg.falling_cases):
         clip = r.world(FALLING + i, n, family="single", motion="falls and bounces")
         color = clip.spec.objects[0].color
-        ok, ratio = physics.fall_check(r.gen(clip.caption, image=clip.frames[0], num_frames=n),
-                                       color, r.fps)  # fmt: skip
+        out = r.gen(clip.caption, image=clip.frames[0], num_frames=n)
+        ok, ratio = physics.fall_check(out, color, r.fps)
         falls.append(ok)
         ratios.append(ratio)
         truth.append(physics.fall_check(clip.frames, color, r.fps)[0])
@@ -218,22 +216,19 @@ def _falling(r: Runner) -> None:
 def world_section(r: Runner) -> None:
     """The world-simulation and camera claims: each family from its first frame and caption."""
     n = r.frames_for(r.cfg.world_seconds)
-    checks = {
-        "game": (GAME, {"family": "game"}, _game_ok),
-        "pan": (PAN, {"family": "pan"}, _pan_ok),
-        "collision": (COLLISION, {"family": "collision"}, _collision_ok),
+    checks = {  # name: (seed offset, pins of case i, judge, metric)
+        "game": (GAME, lambda i: {"action": ACTIONS[i % len(ACTIONS)]}, _game_ok, "action"),
+        "pan": (PAN, lambda i: {}, _pan_ok, "direction"),
+        "collision": (COLLISION, lambda i: {}, _collision_ok, "bounce"),
     }
-    for name, (offset, pins, judge) in checks.items():
+    for name, (offset, pins, judge, key) in checks.items():
         ok, truth = [], []
         for i in range(r.cfg.world_cases):
-            if name == "game":
-                pins = {"family": "game", "action": ACTIONS[i % len(ACTIONS)]}
-            clip = r.world(offset + i, n, **pins)
+            clip = r.world(offset + i, n, family=name, **pins(i))
             out = r.gen(clip.caption, image=clip.frames[0], num_frames=n)
             ok.append(judge(out, clip, r.fps))
             truth.append(judge(clip.frames, clip, r.fps))
             r.sample("world", f"{name}: {clip.caption}", out, limit=12)
-        key = {"game": "action", "pan": "direction", "collision": "bounce"}[name]
         r.put(f"world.{name}", {key: mean(ok), f"{key}.truth": mean(truth)}, r.cfg.world_cases)
     _occlusion(r)
 
@@ -374,11 +369,8 @@ def vae_section(r: Runner) -> None:
     r.put("vae", {"psnr": mean(ps), "ssim": mean(ss)})
     cases = prompt_cases(r.cfg.prompts, seed=r.cfg.seed, width=r.w, height=r.h)
     cases = [c for c in cases if c.set == "in_distribution"]
-    scores = [
-        adherence.score_video(c, roundtrip(render_clip(c.spec, num_frames=n, fps=r.fps,
-                                                       caption=c.text).frames), r.fps)
-        for c in cases
-    ]  # fmt: skip
+    truth = [render_clip(c.spec, num_frames=n, fps=r.fps, caption=c.text) for c in cases]
+    scores = [adherence.score_video(c, roundtrip(t.frames), r.fps) for c, t in zip(cases, truth)]
     r.put("vae.ceiling", {a: mean([s[a] for s in scores]) for a in adherence.ATTRIBUTES})
 
 

@@ -55,8 +55,8 @@ def seam_check(frames: np.ndarray, seam: int, color: str) -> dict:
     before, after = _median_step(steps[: seam - 1]), _median_step(steps[seam:])
     found = not np.isnan(p[seam - 1 : seam + 1]).any()
     if before is None or after is None or not found:
-        return {"object_found": found, "speed": float("nan"), "velocity_change": float("nan"),
-                "pass": False}  # fmt: skip
+        nan = float("nan")
+        return {"object_found": found, "speed": nan, "velocity_change": nan, "pass": False}
     fast = max(np.hypot(*before), np.hypot(*after))
     change = float(np.hypot(*(after - before)))
     joined = float(np.hypot(*(steps[seam - 1] - before)))
