@@ -24,8 +24,8 @@ from chronotope.world import COLORS, WorldClip
 
 Gen = Callable[..., np.ndarray]
 
-MOVING = 0.004  # units/frame: slower than this is still (the world's slowest, 0.1 u/s at 8 fps:
-#                 0.0125; at 16 fps 0.006)
+# units/frame: slower is still (the world's slowest motion, 0.1 units/s, is 0.0125 at 8 fps)
+MOVING = 0.004
 VELOCITY_TOL = 0.5  # |v_after - v_before| <= this x the larger speed (a stall or a reversal fails)
 STILL_JUMP = 0.02  # units: a still object's position may jump this much at a seam
 LAYOUT_MAX = 0.1  # frame sizes: restyled objects stay this close to the source's

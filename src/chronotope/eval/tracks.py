@@ -132,12 +132,6 @@ def _fit(tr: Track, scale: float, fps: float) -> tuple[np.ndarray, np.ndarray, n
     return t, p, v
 
 
-def displacement(tr: Track, scale: float, fps: float = 1.0) -> np.ndarray:
-    """Net (dx, dy) in units over the track, from a least-squares line (robust to jitter)."""
-    t, _, v = _fit(tr, scale, fps)
-    return v * (t[-1] - t[0]) if len(t) >= 2 else np.zeros(2)
-
-
 def motion_direction(
     tr: Track, scale: float, fps: float, seconds: float, cfg: TrackConfig | None = None
 ) -> str | None:
