@@ -89,6 +89,21 @@ def test_lr_schedule_warmup_then_cosine_to_the_floor():
     assert lr_at(cfg.override(lr_schedule="constant"), 900) == 1e-3
 
 
+def test_wsd_holds_then_cools_down_by_steps_or_by_wall_time():
+    cfg = get_preset("world-tiny").override(
+        steps=1000, warmup_steps=100, lr=1e-3, min_lr_ratio=0.0, lr_schedule="wsd", cooldown=0.5
+    )
+    assert lr_at(cfg, 99) == pytest.approx(1e-3)
+    assert lr_at(cfg, 550) == pytest.approx(1e-3)  # the stable half ends at progress 0.5
+    assert lr_at(cfg, 775) == pytest.approx(0.5e-3)  # halfway down the linear decay
+    assert lr_at(cfg, 1000) == pytest.approx(0.0)
+    timed = cfg.override(minutes=10.0)
+    assert lr_at(timed, 200, elapsed_s=450.0) == pytest.approx(0.5e-3)  # 75% of 10 min
+    assert lr_at(timed, 200, elapsed_s=600.0) == pytest.approx(0.0)
+    assert lr_at(timed, 775, elapsed_s=30.0) == pytest.approx(0.5e-3)  # steps further along
+    assert lr_at(cfg, 200, elapsed_s=1e9) == pytest.approx(1e-3)  # no minutes: steps only
+
+
 def test_ema_tracks_with_warmup_decay():
     model = torch.nn.Linear(2, 1, bias=False)
     ema = EMA(model, decay=0.9)

@@ -59,7 +59,11 @@ class TrainConfig:
     # saved as out/at-<M>min/, a folder like final/ that `export` takes (a time-to-quality curve)
     snapshots: tuple[float, ...] = ()
     lr: float = 4e-4
-    lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio*lr) or "constant", after warmup
+    # after warmup: "cosine" over `steps` (to min_lr_ratio*lr), "constant", or "wsd" (constant,
+    # then linear to min_lr_ratio*lr over the last `cooldown` of the run: of `minutes` of wall
+    # time where that is set, so a time-bounded run ends cooled down whatever its speed)
+    lr_schedule: str = "cosine"
+    cooldown: float = 0.3  # wsd: the fraction of the run spent decaying
     warmup_steps: int = 300
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
@@ -103,7 +107,12 @@ class TrainConfig:
             ("steps", self.steps >= 1, ">= 1"),
             ("minutes", self.minutes is None or self.minutes > 0, "> 0"),
             ("lr", 0 < self.lr < 1, "in (0, 1)"),
-            ("lr_schedule", self.lr_schedule in ("cosine", "constant"), "cosine or constant"),
+            (
+                "lr_schedule",
+                self.lr_schedule in ("cosine", "constant", "wsd"),
+                "cosine, constant or wsd",
+            ),
+            ("cooldown", 0 < self.cooldown <= 1, "in (0, 1]"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
             ("min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]"),
             ("weight_decay", self.weight_decay >= 0, ">= 0"),
@@ -165,14 +174,21 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup over `warmup_steps`, then constant or cosine down to min_lr_ratio * lr."""
+def _lr_at(cfg: TrainConfig, step: int, elapsed_s: float | None = None) -> float:
+    """Linear warmup over `warmup_steps`, then constant, cosine or warmup-stable-decay down to
+    min_lr_ratio * lr. `elapsed_s`: the run's wall time so far; a wsd run bounded by `minutes`
+    decays by whichever of steps and time is further along."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "constant":
         return cfg.lr
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
     floor = cfg.min_lr_ratio
+    if cfg.lr_schedule == "wsd":
+        if cfg.minutes is not None and elapsed_s is not None:
+            progress = max(progress, min(1.0, elapsed_s / (60 * cfg.minutes)))
+        decay = min(1.0, max(0.0, (progress - (1 - cfg.cooldown)) / cfg.cooldown))
+        return cfg.lr * (1 - (1 - floor) * decay)
     return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 

@@ -259,8 +259,9 @@ class Trainer:
     def train_step(self, batch: StepBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimizer step on the global batch; returns (global mean loss, this rank's
         per-sample losses, grad norm) as tensors (no host sync)."""
+        lr = lr_at(self.cfg, self.step, self._clock())
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(self.cfg, self.step)
+            group["lr"] = lr
         counts = [target_count(b) for b in batch.packs]
         if self.mode == "none":  # one process, or sequence parallel: every rank has every pack
             total, scale = sum(counts), 1.0
@@ -321,7 +322,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == stop_at or timed_out:
                     # the loop's only host sync
                     metrics = window.metrics(cfg.token_budget * self.packs_per_step)
-                    metrics.update(lr=lr_at(cfg, self.step - 1), grad_norm=float(grad_norm))
+                    metrics.update(lr=self.opt.param_groups[0]["lr"], grad_norm=float(grad_norm))
                     if log is not None:
                         log.write(self.step, metrics)
                     last_loss = metrics["loss"]
@@ -347,6 +348,16 @@ class Trainer:
     def elapsed(self) -> float:
         """Seconds of wall time of the whole run so far (the runs it resumes included)."""
         return self.elapsed_s + time.monotonic() - self._start
+
+    def _clock(self) -> float | None:
+        """The run's wall time for a schedule that reads it (rank 0's clock, shared), else None."""
+        if self.cfg.lr_schedule != "wsd" or self.cfg.minutes is None:
+            return None
+        if self.world == 1:
+            return self.elapsed()
+        t = torch.tensor([self.elapsed()], dtype=torch.float64, device=self.device)
+        dist.broadcast(t, 0)
+        return float(t.item())
 
     def _agree(self, flag: bool) -> bool:
         """Rank 0's clock decides a time-bounded run's end for everyone (clocks differ)."""
