@@ -23,6 +23,7 @@ from chronotope.serve.engine import Engine
 from chronotope.serve.errors import APIError, bad_request, install_error_handlers, not_found
 from chronotope.serve.files import OUTPUTS, JobFiles, is_video_id
 from chronotope.serve.forms import BodyLimitMiddleware, read_fields
+from chronotope.serve.page import page_config
 from chronotope.serve.store import Job, JobStore
 from chronotope.serve.worker import JobRunner
 
@@ -55,6 +56,12 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    settings = page_config(config, engine)  # once: the suggestions draw world scenes
+
+    @app.get("/page/config", include_in_schema=False)
+    def page_settings() -> JSONResponse:
+        return JSONResponse(settings)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
