@@ -76,7 +76,8 @@ def train(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "chronotope.cli.main", "train", "--preset", args.preset]
     cmd += ["--out", str(out / "run"), "--minutes", f"{args.minutes:g}", "--no-progress"]
-    cmd += ["--snapshots", ",".join(f"{m:g}" for m in marks), *args.extra]
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    cmd += ["--snapshots", ",".join(f"{m:g}" for m in marks), *extra]
     print("speedrun:", " ".join(cmd))
     t0 = time.monotonic()
     subprocess.run(cmd, check=True)
