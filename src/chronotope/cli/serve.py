@@ -22,7 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", type=Path, default=Path("chronotope-data"))
     p.add_argument("--max-queue", type=int, default=16, help="queued jobs before 429")
-    p.add_argument("--workers", type=int, default=1, help="jobs generated at the same time")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     p.add_argument(
         "--random-weights",
@@ -41,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         api_key=args.api_key,
         max_queue=args.max_queue,
-        workers=args.workers,
     )
     engine = PipelineEngine.load(args.model, random_weights=args.random_weights, steps=args.steps)
     run_server(config, engine)

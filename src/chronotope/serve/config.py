@@ -27,7 +27,6 @@ class ServeConfig:
     api_key: str | None = None  # None: no authentication (loopback use)
     model_name: str = "chronotope"
     max_queue: int = 16  # queued (not yet running) jobs; one more gets 429
-    workers: int = 1  # jobs generated at the same time
     max_attempts: int = 3  # a job interrupted this many times (server killed) is failed
     retention_s: int = 7 * 24 * 3600  # outputs expire this long after completion; 0 = never
     max_upload_bytes: int = 32 * 1024 * 1024  # a whole request body
@@ -45,7 +44,7 @@ class ServeConfig:
         self.data_dir = Path(self.data_dir)
         if self.api_key is None:
             self.api_key = os.environ.get("CHRONOTOPE_API_KEY") or None
-        for name in ("max_queue", "workers", "max_attempts", "max_upload_bytes"):
+        for name in ("max_queue", "max_attempts", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
         if not self.max_seconds > 0:

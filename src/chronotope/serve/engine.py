@@ -36,8 +36,8 @@ class Engine(Protocol):
 class PipelineEngine:
     """`Engine` over `chronotope.pipeline.ChronotopePipeline` (one pipeline, one lock).
 
-    One pipeline object is not safe to call from two threads at once, so `generate` holds a
-    lock; `--workers N` above 1 only overlaps encoding and I/O with generation.
+    One pipeline object is not safe to call from two threads at once (the stop checks are hooks
+    on its shared modules), so `generate` holds a lock; the server runs one job at a time.
     """
 
     def __init__(self, pipe: Any, *, name: str = "chronotope", steps: int | None = None):

@@ -1,8 +1,10 @@
-"""`JobRunner`: worker threads that take queued jobs from the store and run the engine.
+"""`JobRunner`: one worker thread that takes queued jobs from the store and runs the engine.
 
-Generation runs in these threads, not in the event loop, so status calls stay fast while a
-job runs (torch and numpy release the GIL in their kernels). Concurrency is `workers`; the
-queue bound is enforced at insert time by the store (see `JobStore.insert`).
+Generation runs in this thread, not in the event loop, so status calls stay fast while a job
+runs (torch and numpy release the GIL in their kernels). Jobs run one at a time: the model's
+kernels already use every core (intra-op threads), so a second job at once would only split
+them (and one pipeline object is not safe to call from two threads). The queue bound is
+enforced at insert time by the store (see `JobStore.insert`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class JobRunner:
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._cancelled: set[str] = set()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._avg_job_s = 10.0  # running mean of job durations, for Retry-After
         self._last_sweep = 0.0
 
@@ -69,18 +71,16 @@ class JobRunner:
                 "recovered after a stop: %d re-queued, %d failed", len(requeued), len(failed)
             )
         self._stop.clear()
-        for i in range(self.config.workers):
-            t = threading.Thread(target=self._loop, name=f"chronotope-worker-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._thread = threading.Thread(target=self._loop, name="chronotope-worker", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
-        for t in self._threads:
-            t.join(timeout)
-        self._threads.clear()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
     def notify(self) -> None:
         with self._wake:
@@ -90,8 +90,8 @@ class JobRunner:
         self._cancelled.add(video_id)
 
     def retry_after(self) -> int:
-        """Seconds until a queue slot is likely free: one job's time over the worker count."""
-        return max(1, min(3600, math.ceil(self._avg_job_s / self.config.workers)))
+        """Seconds until a queue slot is likely free: the running job's time, one job's mean."""
+        return max(1, min(3600, math.ceil(self._avg_job_s)))
 
     # the loop --------------------------------------------------------------------------
     def _loop(self) -> None:
