@@ -20,7 +20,7 @@ from chronotope.serve.config import ServeConfig
 from chronotope.tasks.sizes import parse_size
 
 # Families drawn in turn for the suggestions: single objects first (what a model knows best).
-SUGGESTION_FAMILIES = ("single", "pair", "single", "collision", "game", "occlusion")
+SUGGESTION_FAMILIES = ("single", "collision", "single", "game", "pair")
 ASPECTS = ((1, 1), (16, 9), (9, 16))  # offered at the model's own pixel area, then twice it
 
 
@@ -56,7 +56,7 @@ def words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
 
 
-def suggestions(vocabulary: frozenset[str] | None, n: int = 6, seed: int = 0) -> list[str]:
+def suggestions(vocabulary: frozenset[str] | None, n: int = 5, seed: int = 0) -> list[str]:
     """Up to `n` world captions (training phrasings, no held-out color-shape pairs) made only
     of words in `vocabulary`; the same list on every call."""
     if not vocabulary:
