@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -25,13 +24,13 @@ from chronotope.autoencoder.networks import Decoder, Encoder
 from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sizes import check_video_size, latent_size
 from chronotope.autoencoder.streaming import TileSpec, stream
-from chronotope.errors import CorruptFileError, UsageError
-from chronotope.utils.checkpoint import load_safetensors
+from chronotope.errors import UsageError
+from chronotope.utils.weights import SafetensorsOnly
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
-class CausalVAE(ModelMixin, ConfigMixin):
+class CausalVAE(SafetensorsOnly, ModelMixin, ConfigMixin):
     config_name = "config.json"
 
     @register_to_config
@@ -229,37 +228,11 @@ class CausalVAE(ModelMixin, ConfigMixin):
             return None
         return tuple(torch.tensor(stats[k], dtype=dtype, device=device) for k in ("mean", "std"))
 
-    # ---- storage: safetensors only ----
+    # ---- storage: safetensors only (`SafetensorsOnly.from_pretrained`) ----
 
     @classmethod
-    def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs
-    ) -> CausalVAE:
-        """Load a local `save_pretrained` folder; refuses pickled or corrupt weights with
-        `CorruptFileError` before diffusers sees them, and never unpickles."""
-        if kwargs.get("use_safetensors") is False:
-            raise UsageError("CausalVAE loads safetensors only (use_safetensors=False refused)")
-        folder = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "")
-        if not (folder / "config.json").is_file():
-            raise CorruptFileError(f"{folder}: no config.json (not a CausalVAE folder)")
+    def check_folder(cls, folder: Path) -> None:
         _check_config_keys(folder / "config.json")
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
-            others = sorted(p.name for p in folder.glob("*.bin")) + sorted(
-                p.name for p in folder.glob("*.pt*")
-            )
-            raise CorruptFileError(
-                f"{folder}: no {WEIGHTS_NAME}"
-                + (
-                    f" (found {', '.join(others)}: pickled weights are never loaded)"
-                    if others
-                    else ""
-                )
-            )
-        load_safetensors(weights)  # raises CorruptFileError; diffusers never sees a pickle
-        kwargs.update(use_safetensors=True, local_files_only=True)
-        kwargs.setdefault("low_cpu_mem_usage", False)  # no `accelerate` here; avoids its warning
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
 
 def _check_latent_stats(stats: Mapping[str, list[float]] | None, channels: int) -> None:

@@ -22,12 +22,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from chronotope.errors import CorruptFileError
+from chronotope.utils.weights import check_safetensors
 
 MARKER = "COMPLETE"
 _PREFIX = "step-"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -49,7 +50,7 @@ def atomic_save_safetensors(
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -64,19 +65,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load a safetensors file, refusing anything else (pickles included) with a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorruptFileError(f"{path}: no such weight file")
-    with open(path, "rb") as f:
-        head = f.read(9)
-    # safetensors starts with a little-endian u64 header length followed by the JSON header's
-    # '{'; a pickle (0x80 ...) or a torch.save zip ("PK...") does not. Refuse before parsing.
-    length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
-    if len(head) < 9 or head[8:9] != b"{" or not 0 < length <= path.stat().st_size - 8:
-        kind = "a pickle" if head[:2] == b"PK" or head[:1] == b"\x80" else "not safetensors"
-        raise CorruptFileError(
-            f"{path}: not a safetensors file ({kind}; pickled weights are never loaded)"
-        )
+    path = check_safetensors(path)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -141,7 +130,7 @@ def save_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     for old in complete_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
