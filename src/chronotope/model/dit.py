@@ -18,6 +18,7 @@ from chronotope.model.attention import attention
 from chronotope.model.blocks import DiTBlock, expand_modulation, modulate
 from chronotope.model.rope import axis_dims, rope_cos_sin
 from chronotope.tokens.segments import Segments
+from chronotope.utils.weights import SafetensorsOnly
 
 
 def sigma_embedding(sigma: torch.Tensor, dim: int = 256, max_period: float = 10000.0):
@@ -28,7 +29,7 @@ def sigma_embedding(sigma: torch.Tensor, dim: int = 256, max_period: float = 100
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
-class DiT(ModelMixin, ConfigMixin):
+class DiT(SafetensorsOnly, ModelMixin, ConfigMixin):
     """Velocity model v(x_sigma, sigma, text) over packed tokens; one sigma per token."""
 
     _supports_gradient_checkpointing = True
