@@ -17,6 +17,13 @@ from chronotope.training.config import TRAIN_PRESETS, TrainConfig, get_preset
 _NESTED = {"shift": ("shift", ShiftConfig), "tasks": ("task", TaskMix)}
 # what a flag's preset value alone does not say
 _HELP = {
+    "lora": "train a LoRA adapter of this rank on the --init DiT's attention and MLP "
+    "projections, the rest frozen; writes OUT/final/pytorch_lora_weights.safetensors "
+    "(generate --lora takes it)",
+    "data": "world, a manifest CSV (path,text,...) or a folder of clips each with its caption "
+    "in a .txt of the same name; real clips are read at --fps and the pixel area of --sizes "
+    "(the size nearest in aspect), "
+    "encoded once, and a clip without a caption, unreadable or too short is skipped and counted",
     "ranks": "processes this command starts on this machine (gloo DDP, one thread each; each "
     "first encodes its share of the world pool); 1: one process",
     "minutes": "wall-time bound of the whole run from the command's start, resumes included "
@@ -203,10 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_rank(rank: int, world: int, cfg: TrainConfig, start: float) -> None:
-    """One of `--ranks N` processes: fill this rank's share of the world pool, then train."""
+    """One of `--ranks N` processes: fill this rank's share of the latent pool (world clips or
+    real ones), then train."""
     import torch.distributed as dist
 
-    if cfg.data == "world" and cfg.world_clips:
+    if cfg.data != "world" or cfg.world_clips:  # a pool of latents: each rank fills its share
         from chronotope.training.latents import LatentCodec
         from chronotope.training.streams import default_stream_factory
 

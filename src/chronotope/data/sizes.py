@@ -56,3 +56,20 @@ def resize_video(video: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     frames = rearrange(video, "c t h w -> t c h w")
     frames = F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
     return rearrange(frames, "t c h w -> c t h w").clamp(-1, 1)
+
+
+def size_at_area(height: int, width: int, *, area: int, size_multiple: int) -> tuple[int, int]:
+    """(h, w) of a clip brought to a model's scale: its own aspect ratio at about `area` pixels
+    (never more), each side the nearest multiple of `size_multiple`; small clips grow, large
+    ones shrink (1280x720 at 112x64's area: 112x64)."""
+    m = size_multiple
+    if m < 1 or area < m * m:
+        raise UsageError(f"area must be >= size_multiple**2 >= 1, got {area} and {m}")
+    scale = math.sqrt(area / (height * width))
+    h, w = (max(m, round(s * scale / m) * m) for s in (height, width))
+    while h * w > area:  # rounding up overshot: take a multiple off the side that grew most
+        if h / (height * scale) >= w / (width * scale):
+            h -= m
+        else:
+            w -= m
+    return h, w

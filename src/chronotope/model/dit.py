@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders.peft import PeftAdapterMixin
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
@@ -29,8 +30,9 @@ def sigma_embedding(sigma: torch.Tensor, dim: int = 256, max_period: float = 100
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
-class DiT(SafetensorsOnly, ModelMixin, ConfigMixin):
-    """Velocity model v(x_sigma, sigma, text) over packed tokens; one sigma per token."""
+class DiT(SafetensorsOnly, ModelMixin, ConfigMixin, PeftAdapterMixin):
+    """Velocity model v(x_sigma, sigma, text) over packed tokens; one sigma per token. LoRA
+    adapters attach through diffusers' `PeftAdapterMixin` (`pipeline/lora.py`), as in Wan."""
 
     _supports_gradient_checkpointing = True
 

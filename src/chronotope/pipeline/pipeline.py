@@ -27,6 +27,7 @@ from chronotope.errors import MemoryBudgetError
 from chronotope.flow.guidance import TransformerCall
 from chronotope.flow.settings import SamplingSettings, check_keys
 from chronotope.model import DiT, TextEncoder
+from chronotope.pipeline.lora import LoraMixin
 from chronotope.pipeline.memory import MemoryEstimate, check_memory, window_estimate
 from chronotope.pipeline.window import WindowSampler
 from chronotope.tasks import sizes
@@ -46,8 +47,9 @@ class GenerationOutput:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class ChronotopePipeline(DiffusionPipeline):
-    """Text/image/video-to-video with a DiT over spacetime patches and a causal VAE."""
+class ChronotopePipeline(DiffusionPipeline, LoraMixin):
+    """Text/image/video-to-video with a DiT over spacetime patches and a causal VAE; LoRA
+    adapters load as in diffusers (`pipeline/lora.py`)."""
 
     model_cpu_offload_seq = "transformer->vae"
 

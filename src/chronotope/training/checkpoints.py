@@ -26,6 +26,7 @@ RESUME_FIXED = (
     "token_budget",
     "buffer_size",
     "seed",
+    "lora",
 )
 
 
@@ -40,13 +41,15 @@ def resumable_checkpoint(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
             "use another --out to start afresh"
         )
     meta = json.loads((path / "meta.json").read_text())
-    saved = meta["config"]
+    saved, defaults = meta["config"], TrainConfig()
     for name in RESUME_FIXED:
         mine = json.loads(json.dumps(getattr(cfg, name)))  # tuples -> lists, like JSON
-        if saved.get(name) != mine:
+        # a field added since the checkpoint was written had its default then
+        theirs = saved.get(name, json.loads(json.dumps(getattr(defaults, name))))
+        if theirs != mine:
             raise UsageError(
                 f"--{name.replace('_', '-')} is {mine} but the checkpoint in {path} was "
-                f"trained with {saved.get(name)}; use another --out to start afresh",
+                f"trained with {theirs}; use another --out to start afresh",
                 param=name,
             )
     return path, meta

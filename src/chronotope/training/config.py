@@ -29,8 +29,15 @@ class TrainConfig:
     # "bundled", a pipeline folder, a run's final/ folder, or a transformer folder (the same
     # architecture)
     init: str | None = None
+    # LoRA rank: train a peft adapter on the `init` DiT's attention and MLP projections, the
+    # rest frozen, and write it as final/pytorch_lora_weights.safetensors (0: train every weight)
+    lora: int = 0
     # ---- data ----
-    data: str = "world"  # "world" (the procedural stream) or a manifest CSV path
+    # "world" (the procedural stream), a manifest CSV (`path,text,...`), or a folder of clips
+    # each captioned by a `.txt` beside it; real clips are read at `fps`, at the pixel area of
+    # the one of `sizes` nearest in aspect (their own aspect kept), at most `seconds[1]` long,
+    # and encoded once (data/captioned.py)
+    data: str = "world"
     vae: str = "bundled"  # "bundled", a CausalVAE folder, or "none" (pixel space: fs=ft=1)
     sizes: tuple[Size, ...] = ((64, 64), (112, 64), (64, 112))  # world clip sizes (W, H)
     seconds: tuple[float, float] = (1.0, 8.0)  # world clip duration range
@@ -106,6 +113,7 @@ class TrainConfig:
             ("buffer_size", self.buffer_size >= 1, ">= 1"),
             ("steps", self.steps >= 1, ">= 1"),
             ("minutes", self.minutes is None or self.minutes > 0, "> 0"),
+            ("lora", self.lora >= 0, ">= 0 (0: train every weight)"),
             ("lr", 0 < self.lr < 1, "in (0, 1)"),
             (
                 "lr_schedule",
@@ -147,6 +155,12 @@ class TrainConfig:
                     f"--{name.replace('_', '-')} must be {valid}, got {getattr(self, name)}",
                     param=name,
                 )
+        if self.lora and self.init is None:
+            raise UsageError(
+                "--lora trains an adapter on a trained DiT: give --init bundled or a pipeline "
+                "folder",
+                param="lora",
+            )
         if self.world_families:
             from chronotope.world import check_family_weights
 

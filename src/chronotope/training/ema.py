@@ -21,13 +21,15 @@ def full_tensor(t: torch.Tensor) -> torch.Tensor:
 
 class EMA:
     """`ema = d * ema + (1 - d) * param` after each step, with d warmed up as
-    min(decay, (1 + step) / (10 + step)) so early averages are not dominated by the init."""
+    min(decay, (1 + step) / (10 + step)) so early averages are not dominated by the init.
+    Only trained parameters are averaged (frozen ones, a LoRA run's base, never change)."""
 
     def __init__(self, model: nn.Module, *, decay: float):
         self.decay = decay
-        self.names = [n for n, _ in model.named_parameters()]
-        self._src = [p for p in model.parameters()]
-        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters()}
+        trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.names = [n for n, _ in trained]
+        self._src = [p for _, p in trained]
+        self.shadow = {n: p.detach().clone() for n, p in trained}
 
     @torch.no_grad()
     def update(self, step: int) -> None:
@@ -40,13 +42,15 @@ class EMA:
         return self.shadow  # a checkpoint load fills these tensors in place
 
     def gather(self, template: nn.Module | None) -> nn.Module | None:
-        """The full EMA weights loaded into `template` (a plain model of the same config), on
-        the rank that passes one (the others pass None and get None); every rank calls it."""
+        """The full EMA weights loaded into `template` (a plain model of the same config, with
+        the frozen weights the EMA does not hold), on the rank that passes one (the others pass
+        None and get None); every rank calls it."""
         full = {n: full_tensor(t).detach() for n, t in self.shadow.items()}
         if template is None:
             return None
         missing, unexpected = template.load_state_dict(full, strict=False)
         buffers = {n for n, _ in template.named_buffers()}
-        if unexpected or not set(missing) <= buffers:
+        frozen = {n for n, p in template.named_parameters() if not p.requires_grad}
+        if unexpected or not set(missing) <= buffers | frozen:
             raise RuntimeError(f"EMA keys do not match the model: {missing} {unexpected}")
         return template.eval().requires_grad_(False)

@@ -12,16 +12,21 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from chronotope.errors import CorruptFileError, UsageError
+from chronotope.errors import UsageError
 from chronotope.tokens import num_tokens
 from chronotope.training.batches import StreamFactory
 from chronotope.training.config import TrainConfig
 from chronotope.training.latents import LatentCodec
-from chronotope.utils.checkpoint import atomic_save_safetensors, load_safetensors
+from chronotope.utils.checkpoint import (
+    atomic_save_safetensors,
+    atomic_write_text,
+    load_safetensors,
+)
 
 
 def default_stream_factory(cfg: TrainConfig, codec: LatentCodec) -> StreamFactory:
-    """`cfg.data == "world"`: `WorldStream`; otherwise `cfg.data` is a manifest CSV."""
+    """`cfg.data == "world"`: `WorldStream`; otherwise a manifest CSV or a folder of captioned
+    clips (`ClipPool`)."""
     if cfg.data == "world":
         from chronotope.data import WorldStream
 
@@ -44,22 +49,7 @@ def default_stream_factory(cfg: TrainConfig, codec: LatentCodec) -> StreamFactor
             )
 
         return world
-    if not Path(cfg.data).is_file():
-        raise UsageError(
-            f"--data must be 'world' or a manifest CSV file, got {cfg.data}", param="data"
-        )
-    from chronotope.data import ManifestDataset
-
-    dataset = ManifestDataset(
-        cfg.data,
-        fps=cfg.fps,
-        max_seconds=cfg.seconds[1],
-        temporal_factor=codec.temporal_factor,
-        size_multiple=codec.spatial_factor * max(cfg.patch[1:]),
-    )
-    if len(dataset) == 0:
-        raise UsageError(f"--data {cfg.data}: the manifest has no rows", param="data")
-    return lambda position: _epochs(dataset, cfg.seed, position)
+    return ClipPool(cfg, codec, Path(cfg.out) / "latents")
 
 
 class WorldPool:
@@ -147,19 +137,97 @@ def check_world_budget(cfg: TrainConfig, codec: LatentCodec) -> None:
             )
 
 
-def _epochs(dataset, seed: int, position: int) -> Iterator:
-    """Endless epochs, each in its own seeded order; position p = epoch * len + offset.
-    Each sample's `meta["next_position"]` says where to reopen after it (unreadable clips are
-    skipped, so positions and yielded samples need not match one to one)."""
-    n = len(dataset)
-    while True:
-        epoch, offset = divmod(position, n)
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        for j in range(offset, n):
-            position = epoch * n + j + 1
-            try:
-                sample = dataset[int(order[j])]
-            except CorruptFileError:
+class ClipPool:
+    """Real clips (`cfg.data`: a manifest CSV or a folder of captioned clips), each read at the
+    model's fps and scale (`data.captioned.ClipReader`) and VAE-encoded once, in endless epochs
+    of a seeded order. Latents live on disk (`folder/<key>/<index>.safetensors`, the key hashing
+    the clips, their captions, sizes and dates, the reader and the VAE); a clip that cannot
+    train leaves `<index>.skip` naming why, so it is read once too and every rank agrees.
+    `prepare()` encodes what is missing and counts the clips (`report`)."""
+
+    def __init__(self, cfg: TrainConfig, codec: LatentCodec, folder: Path):
+        from chronotope.data.captioned import ClipReader, clip_entries
+
+        self.codec, self.seed = codec, cfg.seed
+        self.entries, self.skips = clip_entries(cfg.data)
+        self.reader = ClipReader(
+            fps=cfg.fps,
+            max_seconds=cfg.seconds[1],
+            temporal_factor=codec.temporal_factor,
+            size_multiple=codec.spatial_factor * max(cfg.patch[1:]),
+            sizes=tuple(tuple(s) for s in cfg.sizes),
+        )
+        files = [[str(e.path), e.text, *_stamp(e.path)] for e in self.entries]
+        vae = None if codec.vae is None else [codec.source, codec.vae.config]
+        key = json.dumps([files, repr(self.reader), vae], sort_keys=True, default=str)
+        self.folder = folder / hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.good: list[int] | None = None  # indices of clips that train, once prepared
+
+    def _file(self, index: int, suffix: str) -> Path:
+        return self.folder / f"{index:08d}.{suffix}"
+
+    def encode_shard(self, shard: int = 0, shards: int = 1, *, progress: bool = True) -> int:
+        """Read and encode clips `shard, shard + shards, ...` not yet on disk; returns how many
+        were read (as `WorldPool.encode_shard`: processes side by side fill the pool)."""
+        from tqdm.auto import tqdm
+
+        from chronotope.data.captioned import SkippedClip
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = 0
+        for index in tqdm(range(shard, len(self.entries), shards), disable=not progress):
+            if self._file(index, "safetensors").is_file() or self._file(index, "skip").is_file():
                 continue
-            sample.meta["next_position"] = position
-            yield sample
+            try:
+                latent = self.codec.encode(self.reader.read(self.entries[index]).video)
+            except SkippedClip as e:
+                atomic_write_text(self._file(index, "skip"), json.dumps([e.reason, str(e)]))
+            else:
+                atomic_save_safetensors({"latent": latent}, self._file(index, "safetensors"))
+            done += 1
+        return done
+
+    def prepare(self, *, progress: bool = True) -> list[int]:
+        """Encode every clip not on disk yet; the indices of those that train."""
+        if self.good is not None:
+            return self.good
+        self.encode_shard(progress=progress)
+        self.good = []
+        for index, entry in enumerate(self.entries):
+            skip = self._file(index, "skip")
+            if skip.is_file():
+                self.skips.add(json.loads(skip.read_text())[0], entry.path)
+            else:
+                self.good.append(index)
+        if not self.good:
+            raise UsageError(f"--data {self.report()}: no clip to train on", param="data")
+        return self.good
+
+    def report(self) -> str:
+        """One line: clips found, ok, and skipped by reason (as `data scan` counts them)."""
+        from chronotope.data.captioned import NO_CAPTION
+
+        return self.skips.line(len(self.entries) + self.skips.counts[NO_CAPTION])
+
+    def __call__(self, position: int) -> Iterator:
+        """Endless epochs, each in its own seeded order; position p = epoch * len + offset."""
+        good = self.good if self.good is not None else self.prepare(progress=False)
+        n = len(good)
+        while True:
+            epoch, offset = divmod(position, n)
+            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+            for j in range(offset, n):
+                index = good[int(order[j])]
+                position = epoch * n + j + 1
+                latent = load_safetensors(self._file(index, "safetensors"))["latent"]
+                meta = {"next_position": position}
+                yield SimpleNamespace(latent=latent, text=self.entries[index].text, meta=meta)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(size, mtime) of a file, (-1, -1) if it is gone (then it is skipped as unreadable)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns

@@ -55,6 +55,7 @@ from chronotope.training.config import TrainConfig, lr_at
 from chronotope.training.ema import EMA, full_tensor
 from chronotope.training.latents import LatentCodec
 from chronotope.training.logs import MetricsLog
+from chronotope.training.lora import add_lora, save_adapter
 from chronotope.training.model import build_model, load_init_weights
 from chronotope.training.preview import sample_latents, write_previews
 from chronotope.utils.precision import autocast
@@ -125,6 +126,10 @@ class Trainer:
             from chronotope.training.streams import default_stream_factory
 
             stream_factory = default_stream_factory(cfg, self.codec)
+        self.data_report: str | None = None  # real clips: how many train, how many skipped
+        if hasattr(stream_factory, "prepare"):  # encode every clip once, before training
+            stream_factory.prepare(progress=cfg.progress and self.main)
+            self.data_report = stream_factory.report()
         self.packer = Packer(
             stream_factory,
             self.codec,
@@ -178,9 +183,7 @@ class Trainer:
     def _build_model(self) -> None:
         """The DiT (from `--init` weights if given), parallelized; its optimizer and EMA."""
         cfg = self.cfg
-        model = build_model(cfg, self.codec).train()
-        if cfg.init is not None:
-            load_init_weights(model, cfg.init)  # a resumed checkpoint still wins
+        model = self._base_model().train()
         self.model = parallelize(
             model.to(self.device),
             mode=self.mode,
@@ -191,7 +194,7 @@ class Trainer:
         )
         self.inner = unwrap(self.model)
         self.opt = torch.optim.AdamW(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],  # with --lora: the adapter
             lr=cfg.lr,
             betas=cfg.betas,
             weight_decay=cfg.weight_decay,
@@ -201,12 +204,29 @@ class Trainer:
         )
         self.ema = EMA(self.inner, decay=cfg.ema_decay)
 
+    def _base_model(self) -> nn.Module:
+        """The DiT of the config, from the `--init` weights if given (a resumed checkpoint still
+        wins), with a fresh LoRA adapter and the rest frozen under `--lora`."""
+        cfg = self.cfg
+        model = build_model(cfg, self.codec)
+        if cfg.init is not None:
+            load_init_weights(model, cfg.init)
+        if cfg.lora:
+            add_lora(model, cfg.lora)
+        return model
+
     def summary(self) -> str:
         n_params = sum(p.numel() for p in self.inner.parameters())  # DTensors: global
         kind = "sequence parallel" if self.sequence_parallel else self.mode
+        trained = ""
+        if self.cfg.lora:
+            n = sum(p.numel() for p in self.inner.parameters() if p.requires_grad)
+            trained = f" ({n / 1e6:.2f}M in a rank-{self.cfg.lora} LoRA adapter, the rest frozen)"
+        data = "" if self.data_report is None else f"; data {self.cfg.data}: {self.data_report}"
         return (
-            f"model {self.cfg.model}: {n_params / 1e6:.2f}M parameters; {self.world} rank(s), "
-            f"{kind}, {self.packs_per_step} packs per step; writing to {self.cfg.out}"
+            f"model {self.cfg.model}: {n_params / 1e6:.2f}M parameters{trained}; {self.world} "
+            f"rank(s), {kind}, {self.packs_per_step} packs per step{data}; writing to "
+            f"{self.cfg.out}"
         )
 
     # ---- one step ----
@@ -371,8 +391,9 @@ class Trainer:
 
     def ema_model(self) -> nn.Module | None:
         """The full EMA model on rank 0 (None elsewhere); every rank must call it."""
-        template = build_model(self.cfg, self.codec) if self.main else None
-        return self.ema.gather(template)
+        # under --lora the frozen base weights are not in the EMA: the template brings them
+        build = self._base_model if self.cfg.lora else lambda: build_model(self.cfg, self.codec)
+        return self.ema.gather(build() if self.main else None)
 
     def write_samples(self, folder: Path) -> list[Path]:
         """Preview videos of `cfg.sample_prompts` from the EMA model (rank 0 writes them)."""
@@ -395,12 +416,17 @@ class Trainer:
     def save_final(self, folder: str | Path | None = None) -> Path:
         """`folder` (default `out/final`): `transformer/` (the EMA DiT), `vae/` (a copy, unless
         pixel space) and `training.json` (what sampling must reproduce: shift anchors, patch,
-        text). Every rank calls it; the folder is complete when any rank returns."""
+        text); under `--lora` the EMA adapter (`pytorch_lora_weights.safetensors`) instead of
+        `transformer/` and `vae/`. Every rank calls it; the folder is complete when any rank
+        returns."""
         final = self.out / "final" if folder is None else Path(folder)
         model = self.ema_model()
         if model is not None:
-            model.save_pretrained(final / "transformer", safe_serialization=True)
-            if self.codec.vae is not None:
+            if self.cfg.lora:
+                save_adapter(final, model, self.cfg.lora)
+            else:
+                model.save_pretrained(final / "transformer", safe_serialization=True)
+            if self.codec.vae is not None and not self.cfg.lora:
                 shutil.copytree(self.codec.source, final / "vae", dirs_exist_ok=True)
             (final / "training.json").write_text(json.dumps(self._final_info(), indent=2))
         if self.world > 1:
