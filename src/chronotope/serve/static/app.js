@@ -95,6 +95,7 @@ function merge(list, now) {
     state.videos.set(v.id, v);
     if (before && before.status !== "completed" && v.status === "completed" && state.follow === v.id) {
       state.follow = null;
+      formStatus(`Finished: ${v.size}, ${v.seconds} s.`);
       select(v.id);
     }
     if (v.status === "failed" && state.follow === v.id) {
