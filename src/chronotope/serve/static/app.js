@@ -42,6 +42,7 @@ async function api(path, options = {}) {
   if (!res.ok) {
     let message = res.status + " " + res.statusText;
     try { message = (await res.json()).error.message; } catch (_) { /* not JSON */ }
+    if (res.status === 401) $("key").open = true; // the server wants a key: show where it goes
     throw new Error(message);
   }
   return res;
