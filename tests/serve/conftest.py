@@ -21,6 +21,23 @@ def server(tmp_path_factory, engine):
         yield url
 
 
+@pytest.fixture(scope="session")
+def bundled_engine():
+    """The bundled model behind the real engine, as `chronotope serve` loads it (its default
+    steps and precision), loaded once: the real-model tests of every module share it."""
+    from chronotope.serve import PipelineEngine
+
+    return PipelineEngine.load()
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory, bundled_engine):
+    """A server with the bundled model (the real engine's rules: sizes, seconds, memory)."""
+    config = ServeConfig(data_dir=tmp_path_factory.mktemp("serve-real"))
+    with server_in_thread(config, bundled_engine) as url:
+        yield url
+
+
 @pytest.fixture
 def make_server(tmp_path):
     """Start a server with custom settings: `url = make_server(engine, max_queue=1)`."""

@@ -1,6 +1,7 @@
 """Raw HTTP: every error is the OpenAI shape with the right status; limits hold."""
 
 import io
+import socket
 import struct
 import time
 import zlib
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from serve_fakes import FakeEngine
+
+from chronotope.tasks.request import GenerationRequest
 
 
 def assert_error(r: httpx.Response, status: int, param: str | None = None) -> dict:
@@ -41,40 +44,51 @@ def bomb_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
 
 
+# The bundled model's rules (a VAE of spatial factor 8, sides 16..4096, a 16 GiB memory budget)
+# and the server's (at most 60 s): each case names what the message must say.
 @pytest.mark.parametrize(
-    "fields, param",
+    "fields, param, says",
     [
-        ({"prompt": "x", "size": "64by48"}, "size"),
-        ({"prompt": "x", "size": "60x48"}, "size"),  # not a multiple the engine accepts
-        ({"prompt": "x", "size": "64x48", "seconds": "-1"}, "seconds"),
-        ({"prompt": "x", "size": "64x48", "seconds": "ten"}, "seconds"),
-        ({"prompt": "x", "size": "64x48", "seconds": "30"}, "seconds"),  # engine: at most 12
-        ({"prompt": "x", "size": "512x512", "seconds": "12"}, "size"),  # memory budget
-        ({"prompt": "", "size": "64x48"}, "prompt"),
-        ({"prompt": "x", "model": "gpt-9"}, "model"),
-        ({"prompt": "x", "colour": "red"}, "colour"),  # unknown options are errors
+        ({"prompt": "x", "size": "64by48"}, "size", "WIDTHxHEIGHT"),
+        ({"prompt": "x", "size": "60x48"}, "size", "nearest valid: 56x48, 64x48"),
+        ({"prompt": "x", "size": "8x64"}, "size", "width must be in 16..4096"),
+        ({"prompt": "x", "size": "64x4104"}, "size", "height must be in 16..4096"),
+        ({"prompt": "x", "size": "64x48", "seconds": "-1"}, "seconds", "positive"),
+        ({"prompt": "x", "size": "64x48", "seconds": "ten"}, "seconds", "positive"),
+        ({"prompt": "x", "size": "64x48", "seconds": "61"}, "seconds", "at most 60 s"),
+        ({"prompt": "x", "size": "64x48", "seconds": "1e9"}, "seconds", "at most 60 s"),
+        # 2048x2048 for 4 s needs an estimated 16.4 GiB: refused before anything is allocated
+        ({"prompt": "x", "size": "2048x2048", "seconds": "4"}, "size", "memory budget of 16 GiB"),
+        ({"prompt": "", "size": "64x48"}, "prompt", "required"),
+        ({"prompt": "x", "model": "gpt-9"}, "model", "gpt-9"),
+        ({"prompt": "x", "colour": "red"}, "colour", "colour"),  # unknown options are errors
     ],
 )
-def test_bad_create_is_400_in_the_error_shape(server, fields, param):
-    r = httpx.post(server + "/v1/videos", data=fields)
-    assert_error(r, 400, param)
+def test_bad_create_is_400_in_the_error_shape(real_server, fields, param, says):
+    r = httpx.post(real_server + "/v1/videos", data=fields)
+    assert says in assert_error(r, 400, param)["message"]
 
 
-def test_json_body_and_sizes_beyond_openais_list(server):
+def test_the_memory_budget_is_the_models_not_a_refusal_of_everything(real_server, bundled_engine):
+    r = httpx.post(real_server + "/v1/videos", data={"prompt": "x", "size": "2048x2048"})
+    assert assert_error(r, 400, "size")["code"] == "memory_budget_exceeded"
+    # 1920x1080 for 4 s fits (an estimated 15.x GiB); checked without running it (hours on a CPU)
+    bundled_engine.validate(GenerationRequest(prompt="x", width=1920, height=1080, seconds=4), 4)
+    assert httpx.get(real_server + "/v1/videos").json()["data"] == []  # nothing was queued
+
+
+def test_json_body_and_sizes_beyond_openais_list(real_server):
     r = httpx.post(
-        server + "/v1/videos", json={"prompt": "wide", "size": "96x32", "seconds": "1.5"}
+        real_server + "/v1/videos", json={"prompt": "wide", "size": "96x32", "seconds": "1.5"}
     )
     assert r.status_code == 200 and r.json()["size"] == "96x32" and r.json()["seconds"] == "1.5"
+    httpx.delete(real_server + f"/v1/videos/{r.json()['id']}")  # not run: only its acceptance
 
 
 def test_not_found_and_bad_variants(server):
-    for path in (
-        "/v1/videos/video_" + "0" * 32,
-        "/v1/videos/../../etc/passwd",
-        "/v1/videos/x/content",
-    ):
-        assert_error(httpx.get(server + path), 404)
-    assert_error(httpx.delete(server + "/v1/videos/nope"), 404)
+    assert_error(httpx.get(server + "/v1/videos/video_" + "0" * 32), 404, "video_id")
+    assert_error(httpx.get(server + "/v1/videos/x/content"), 404, "video_id")
+    assert_error(httpx.delete(server + "/v1/videos/nope"), 404, "video_id")
     assert_error(httpx.post(server + "/v1/videos/nope/remix", json={"prompt": "p"}), 404)
     assert_error(httpx.get(server + "/v1/videos", params={"limit": 0}), 400, "limit")
     assert_error(httpx.get(server + "/v1/videos", params={"limit": "many"}), 400, "limit")
@@ -85,6 +99,68 @@ def test_not_found_and_bad_variants(server):
     ).json()
     r = httpx.get(server + f"/v1/videos/{v['id']}/content", params={"variant": "poster"})
     assert_error(r, 400, "variant")
+
+
+def raw_get(url: str, target: str) -> tuple[int, bytes]:
+    """`GET target` sent byte for byte on a socket: no client normalises `..` or decodes `%2e`
+    before it leaves (httpx and the SDK turn `/v1/videos/../../etc/passwd` into `/etc/passwd`)."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def raw_error(url: str, target: str, status: int) -> dict:
+    code, body = raw_get(url, target)
+    return assert_error(httpx.Response(code, content=body), status)
+
+
+@pytest.mark.parametrize(
+    "target, seen",
+    [  # the path as the router matched it (percent-decoded once, never normalised)
+        ("/v1/videos/../../etc/passwd", "/v1/videos/../../etc/passwd"),
+        ("/v1/videos/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/v1/videos/../../etc/passwd"),
+        ("/v1/videos/../../etc/passwd/content", "/v1/videos/../../etc/passwd/content"),
+        ("/v1/../../etc/passwd", "/v1/../../etc/passwd"),
+    ],
+)
+def test_traversal_paths_reach_the_router_and_match_no_route(server, target, seen):
+    """The refusal names the path that arrived: a client that normalised it would make the
+    router refuse '/etc/passwd' instead, and this test fail."""
+    error = raw_error(server, target, 404)
+    assert error["message"] == f"Invalid URL (GET {seen})" and error["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "target, video_id",
+    [  # one path segment: the route matches and its handler refuses the id it was given
+        ("/v1/videos/%2e%2e", ".."),
+        ("/v1/videos/%2E%2E/content", ".."),
+        ("/v1/videos/..%5c..%5cetc%5cpasswd", "..\\..\\etc\\passwd"),
+        ("/v1/videos/video_%00/content?variant=video", "video_\x00"),
+        ("/v1/videos/%252e%252e", "%2e%2e"),  # decoded once, never twice
+    ],
+)
+def test_odd_ids_reach_the_handler_and_are_not_found(server, target, video_id):
+    error = raw_error(server, target, 404)
+    assert error["param"] == "video_id" and error["code"] == "not_found"
+    assert error["message"] == f"Video with id '{video_id}' not found."
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/..%5capp.py"],
+)
+def test_static_files_do_not_escape_their_folder(server, target):
+    """`app.py` sits beside the static folder: a traversal that worked would serve its source."""
+    assert raw_get(server, "/static/app.js")[0] == 200  # the mount does serve files
+    code, body = raw_get(server, target)
+    assert code == 404 and b"create_app" not in body
+    assert raw_error(server, target, 404)["code"] == "not_found"
 
 
 def test_extend_needs_exactly_one_video_and_a_completed_one(server, engine):

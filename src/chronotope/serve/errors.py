@@ -86,10 +86,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(APIError(400, msg, param=param, code="invalid_value"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        message = str(e.detail)
+        if e.status_code == 404:  # no route (or no static file) for the path as it arrived
+            message = f"Invalid URL ({request.method} {request.url.path})"  # OpenAI's wording
         return error_response(
-            APIError(e.status_code, str(e.detail), code=code, headers=dict(e.headers or {}))
+            APIError(e.status_code, message, code=code, headers=dict(e.headers or {}))
         )
 
     @app.exception_handler(Exception)
