@@ -22,6 +22,7 @@ CFG = EvalConfig(
     tasks=("extend_forward", "loop", "connect", "image_to_video", "restyle"),
     default_candidates=False,
     floor_clips=2,
+    long_video_cases=0,  # minute-long videos: tests/eval/test_eval_long_video.py
 )
 OPPOSITE = {
     "moves left": "moves right",

@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="clips per world-family check: game, pan, collision, occlusion (default: quick 2, "
         "else 8)",
     )
+    p.add_argument(
+        "--long-video-cases",
+        type=int,
+        metavar="N",
+        help="minute-long videos judged for drift: brightness, contrast and saturation per window, "
+        "object presence, joins (default: quick 0, else 2; 0 skips them)",
+    )
     p.add_argument("--guidance", type=float, help="classifier-free guidance (default: the model's)")
     p.add_argument(
         "--early-guidance",
@@ -68,6 +75,11 @@ def _config(args: argparse.Namespace):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}", param=name)
+    if args.long_video_cases is not None and args.long_video_cases < 0:
+        raise UsageError(
+            f"--long-video-cases must be >= 0, got {args.long_video_cases}",
+            param="long_video_cases",
+        )
     if args.seed is not None and not 0 <= args.seed < 1000:
         raise UsageError(f"--seed must be in [0, 1000), got {args.seed}", param="seed")
     if args.guidance is not None and args.guidance < 0:
@@ -80,7 +92,7 @@ def _config(args: argparse.Namespace):
     over.update(guidance=args.guidance, task_cases=args.task_cases)
     over.update(early_guidance=args.early_guidance)
     over.update(physics_cases=args.physics_cases, falling_cases=args.falling_cases)
-    over.update(world_cases=args.world_cases)
+    over.update(world_cases=args.world_cases, long_video_cases=args.long_video_cases)
     if args.quick:
         return quick_config(**over)
     return EvalConfig(**{k: v for k, v in over.items() if v is not None})

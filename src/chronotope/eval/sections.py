@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chronotope.eval import adherence, families, physics, tasks
+from chronotope.eval import adherence, families, long_video, physics, tasks
 from chronotope.eval.crosscheck import crosscheck_motion, disagreements
 from chronotope.eval.detect import detect
 from chronotope.eval.groundtruth import parse_floor
@@ -381,4 +381,5 @@ SECTIONS = (
     ("world", world_section),
     ("tasks", tasks_section),
     ("vae", vae_section),
+    ("long_video", long_video.section),  # minute-long videos: drift, presence, joins
 )

@@ -1,4 +1,5 @@
-"""The whole evaluation of one model: parse floor, adherence, physics, world, tasks, VAE.
+"""The whole evaluation of one model: parse floor, adherence, physics, world, tasks, VAE, and
+the drift of minute-long videos (`long_video.py`).
 
 `run_eval(pipe, cfg)` generates everything at the model's native size and fps, measures it, and
 returns an `EvalResult`: flat metrics (`section.name`, what thresholds refer to), per-item rows,
@@ -59,6 +60,8 @@ class EvalConfig:
     default_candidates: bool = True  # also run the tasks with the pipeline's default candidates
     vae_clips: int = 4
     floor_clips: int = 8
+    long_video_cases: int = 2  # minute-long videos judged for drift (0: none)
+    long_video_seconds: float = 60.0
 
     def __post_init__(self):
         unknown = sorted(set(self.tasks) - set(TASKS))
@@ -70,14 +73,20 @@ class EvalConfig:
         for name in (*counts, "floor_clips", "task_cases", "world_cases"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
+        if self.long_video_cases < 0 or not self.long_video_seconds > 0:
+            raise UsageError(
+                "long_video_cases must be >= 0 and long_video_seconds > 0, got "
+                f"{self.long_video_cases} and {self.long_video_seconds}",
+                param="long_video_cases",
+            )
         if not 0 <= self.seed < 1000:
             raise UsageError(f"seed must be in [0, 1000), got {self.seed}", param="seed")
 
 
 QUICK = EvalConfig(
     # 30 prompts (10 per set), 8 continuations and 3 cases of each task at 16 steps: under two
-    # minutes on two cores for the bundled model; the long video (three windows) is the full
-    # run's, and the best-of-K row too
+    # minutes on two cores for the bundled model; the long video (three windows), the minute-long
+    # drift check and the best-of-K row are the full run's
     steps=16,
     prompts=10,
     physics_cases=8,
@@ -88,6 +97,7 @@ QUICK = EvalConfig(
     default_candidates=False,
     vae_clips=2,
     floor_clips=4,
+    long_video_cases=0,
 )
 
 
@@ -119,7 +129,9 @@ def run_subject(
     runner = sections.Runner(subject, cfg, res)
     t0 = time.perf_counter()
     for name, fn in sections.SECTIONS:
-        if name == "vae" and subject.vae is None:
+        if (name == "vae" and subject.vae is None) or (
+            name == "long_video" and not cfg.long_video_cases
+        ):
             continue
         t = time.perf_counter()
         log(f"eval: {name} ...")
