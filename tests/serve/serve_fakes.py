@@ -39,6 +39,7 @@ class FakeEngine:
         self.hold = threading.Event()  # cleared: generate() waits (tests of a busy worker)
         self.hold.set()
         self.calls: list[GenerationRequest] = []
+        self.models: list[str | None] = []  # the `model` of each call (a LoRA adapter's name)
 
     def validate(self, r: GenerationRequest, seconds: float) -> None:
         for name, v in (("width", r.width), ("height", r.height)):
@@ -51,8 +52,9 @@ class FakeEngine:
         if r.width * r.height * seconds * self.fps > 256 * 256 * 64:
             raise MemoryBudgetError("this request needs more memory than the budget", param="size")
 
-    def generate(self, r: GenerationRequest, progress) -> tuple[np.ndarray, float]:
+    def generate(self, r: GenerationRequest, progress, model=None) -> tuple[np.ndarray, float]:
         self.calls.append(r)
+        self.models.append(model)
         for step in range(self.steps):
             self.hold.wait()
             time.sleep(self.step_sleep)

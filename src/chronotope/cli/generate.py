@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", required=True, type=Path, help="output file: .mp4 .gif .webp (.png .jpg: an image)"
     )
     p.add_argument("--model", type=Path, help="model folder (default: the bundled world model)")
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:SCALE]",
+        help="a LoRA adapter (its file, or the folder `train --lora` wrote) at weight SCALE "
+        "(default 1); repeat to combine adapters",
+    )
     p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size)")
     length = p.add_mutually_exclusive_group()
     length.add_argument(
@@ -130,6 +138,10 @@ def _check(args: argparse.Namespace) -> None:
             check_file(f"--{name.replace('_', '-')}", path)
     for path in args.connect or ():
         check_file("--connect", path)
+    from chronotope.pipeline.lora import adapter_file, parse_adapter
+
+    for text in args.lora:
+        adapter_file(parse_adapter(text)[0])  # the file is there before the model loads
 
 
 def _check_out(args: argparse.Namespace) -> None:
@@ -264,6 +276,7 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
     from chronotope.tasks.sizes import check_size
 
     pipe = load_pipeline(args.model)
+    _load_adapters(pipe, args.lora)
     _to_rank_device(pipe)
     if world_size_from_env() > 1:  # the video's tokens split over the ranks
         from chronotope.distributed.sampling import parallelize_sampling
@@ -295,6 +308,13 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _load_adapters(pipe, specs: list[str]) -> None:
+    """--lora PATH[:SCALE] ...: every adapter loaded and active at its scale."""
+    from chronotope.pipeline.lora import load_adapters, parse_adapter
+
+    load_adapters(pipe, {f"lora{i}": parse_adapter(text) for i, text in enumerate(specs)})
 
 
 def _to_rank_device(pipe) -> None:

@@ -24,11 +24,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=16, help="queued jobs before 429")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME=PATH[:SCALE]",
+        help="serve a LoRA adapter (its file, or the folder `train --lora` wrote) as the model "
+        "NAME: a request's `model` field picks it, GET /v1/models lists it; repeatable",
+    )
+    p.add_argument(
         "--random-weights",
         action="store_true",
         help="a tiny random-weights model: noise videos, every real code path (smoke runs)",
     )
     p.set_defaults(func=run)
+
+
+def _adapters(specs: list[str]) -> dict:
+    """--lora NAME=PATH[:SCALE] ... -> {name: (path, scale)}, each file checked to exist."""
+    from chronotope.errors import UsageError
+    from chronotope.pipeline.lora import adapter_file, parse_adapter
+
+    out = {}
+    for text in specs:
+        name, sep, spec = text.partition("=")
+        if not sep or not name or not spec:
+            raise UsageError(f"--lora takes NAME=PATH[:SCALE], got {text!r}", param="lora")
+        if name in out:
+            raise UsageError(f"--lora {name} is given twice", param="lora")
+        out[name] = parse_adapter(spec)
+        adapter_file(out[name][0])
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         api_key=args.api_key,
         max_queue=args.max_queue,
+        lora=_adapters(args.lora),
     )
-    engine = PipelineEngine.load(args.model, random_weights=args.random_weights, steps=args.steps)
+    engine = PipelineEngine.load(
+        args.model, random_weights=args.random_weights, steps=args.steps, lora=config.lora
+    )
     run_server(config, engine)
     return 0

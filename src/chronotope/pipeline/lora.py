@@ -112,6 +112,30 @@ def check_adapter(state: AdapterState, transformer: nn.Module, source: str) -> N
             )
 
 
+def parse_adapter(text: str) -> tuple[Path, float]:
+    """`PATH[:WEIGHT]` (the CLI's `--lora`) -> (path, weight); the weight defaults to 1."""
+    path, sep, weight = text.rpartition(":")
+    if sep and path:
+        try:
+            return Path(path), float(weight)
+        except ValueError:
+            pass  # a ':' inside the path
+    return Path(text), 1.0
+
+
+def load_adapters(pipe, adapters: dict[str, tuple[str | os.PathLike, float]]) -> list[str]:
+    """Load each `name: (path, weight)` into `pipe` and make them all active at their weights
+    (their updates add up); returns the names. Nothing is loaded unless every file checks."""
+    for path, _ in adapters.values():  # every file checked before any is attached
+        check_adapter(read_adapter(path)[0], pipe.transformer, str(path))
+    names = [
+        pipe.load_lora_weights(path, adapter_name=name) for name, (path, _) in adapters.items()
+    ]
+    if names:
+        pipe.set_adapters(names, [float(w) for _, w in adapters.values()])
+    return names
+
+
 def _linear(module: nn.Module | None) -> nn.Linear | None:
     """The Linear at a module path, seen through any adapter already wrapped around it."""
     get_base = getattr(module, "get_base_layer", None)

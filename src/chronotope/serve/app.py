@@ -7,6 +7,7 @@ request becomes a job and `worker.py` for how a job runs.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ def create_app(config: ServeConfig, engine: Engine) -> FastAPI:
     api = APIRouter(prefix="/v1", dependencies=[Depends(_authorizer(config))])
     _add_create_routes(api, jobs)
     _add_video_routes(api, jobs)
+    _add_model_routes(api, config)
     app.include_router(api)
 
     @app.get("/", include_in_schema=False)
@@ -157,6 +159,29 @@ def _add_create_routes(api: APIRouter, jobs: _Jobs) -> None:
     @api.post("/videos/edits")
     async def edit_video(request: Request) -> JSONResponse:
         return await jobs.submit_from_video(request, submit.EDIT_FIELDS, "edit")
+
+
+def _add_model_routes(api: APIRouter, config: ServeConfig) -> None:
+    """GET /v1/models (OpenAI's list shape): the base model, then each LoRA adapter served as
+    a model of its own (`owned_by: "lora"`); a video's `model` field picks one."""
+    created = int(time.time())
+
+    def model(name: str) -> dict:
+        owner = "lora" if name in config.lora else "chronotope"
+        return {"id": name, "object": "model", "created": created, "owned_by": owner}
+
+    @api.get("/models")
+    def list_models() -> JSONResponse:
+        return JSONResponse({"object": "list", "data": [model(n) for n in config.models]})
+
+    @api.get("/models/{model_id}")
+    def retrieve_model(model_id: str) -> JSONResponse:
+        if model_id not in config.models:
+            raise APIError(
+                404, f"Model '{model_id}' not found; served here: {', '.join(config.models)}.",
+                param="model", code="model_not_found",
+            )  # fmt: skip
+        return JSONResponse(model(model_id))
 
 
 def _add_video_routes(api: APIRouter, jobs: _Jobs) -> None:

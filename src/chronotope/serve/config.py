@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chronotope.errors import UsageError
@@ -39,6 +40,9 @@ class ServeConfig:
     # a job keeps all its frames in memory and holds a worker: a longer output is refused with
     # 400 at submit time (the pipeline's check covers one sampling window, not the length)
     max_seconds: float = 60.0
+    # LoRA adapters served as models of their own: name -> (adapter path, weight); a request's
+    # `model` field picks one, the base model's name none (`chronotope serve --lora NAME=PATH`)
+    lora: dict[str, tuple[Path, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -51,6 +55,16 @@ class ServeConfig:
             raise UsageError("max_seconds must be > 0", param="max_seconds")
         if not 0.0 < self.remix_strength <= 1.0:
             raise UsageError("remix_strength must be in (0, 1]", param="remix_strength")
+        for name in self.lora:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+                raise UsageError(f"--lora NAME must be letters, digits, . _ -: got {name!r}")
+            if name == self.model_name or name in OPENAI_MODEL_ALIASES:
+                raise UsageError(f"--lora {name}: the base model's name; choose another")
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The model names this server lists: the base model, then each adapter."""
+        return (self.model_name, *self.lora)
 
     def accepts_model(self, name: str) -> bool:
-        return name == self.model_name or name in OPENAI_MODEL_ALIASES
+        return name in self.models or name in OPENAI_MODEL_ALIASES

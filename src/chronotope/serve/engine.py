@@ -28,9 +28,10 @@ class Engine(Protocol):
         `seconds`: the length it generates (a restyle's: its source's, not yet read)."""
 
     def generate(
-        self, request: GenerationRequest, progress: ProgressCallback
+        self, request: GenerationRequest, progress: ProgressCallback, model: str | None = None
     ) -> tuple[np.ndarray, float]:
-        """Return (frames uint8 (T,H,W,3), fps); call `progress(step, total)` as it goes."""
+        """Return (frames uint8 (T,H,W,3), fps); call `progress(step, total)` as it goes.
+        `model`: the job's model name (a LoRA adapter's, or anything else: the base model)."""
 
 
 class PipelineEngine:
@@ -40,10 +41,19 @@ class PipelineEngine:
     on its shared modules), so `generate` holds a lock; the server runs one job at a time.
     """
 
-    def __init__(self, pipe: Any, *, name: str = "chronotope", steps: int | None = None):
+    def __init__(
+        self, pipe: Any, *, name: str = "chronotope", steps: int | None = None,
+        lora: dict | None = None,
+    ):  # fmt: skip
+        """`lora`: name -> (adapter path, weight), each loaded now and used by the jobs whose
+        `model` names it (`serve --lora NAME=PATH`)."""
         import threading
 
+        from chronotope.pipeline.lora import load_adapters
+
         self.pipe = pipe
+        self.adapters = {n: float(w) for n, (_, w) in (lora or {}).items()}
+        load_adapters(pipe, dict(lora or {}))
         self.name = name
         self.steps = steps
         self.fps = float(pipe.config.fps)
@@ -75,12 +85,23 @@ class PipelineEngine:
         )
 
     def generate(
-        self, request: GenerationRequest, progress: ProgressCallback
+        self, request: GenerationRequest, progress: ProgressCallback, model: str | None = None
     ) -> tuple[np.ndarray, float]:
         request = dataclasses.replace(request, fps=self.fps, steps=self.steps)
         with self._lock, _checked_within(self.pipe, progress) as callback:
+            self._use_adapter(model)
             out = self.pipe.generate(request, callback=callback)
         return np.asarray(out.frames, dtype=np.uint8), float(out.fps)
+
+    def _use_adapter(self, model: str | None) -> None:
+        """The job's adapter alone at its weight, or none (the base model, bit for bit)."""
+        if not self.adapters:
+            return
+        if model in self.adapters:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters([model], [self.adapters[model]])
+        else:
+            self.pipe.disable_lora()
 
 
 @contextmanager

@@ -145,7 +145,8 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
     model = text(fields, "model", default=config.model_name)
     if not config.accepts_model(model):
         raise bad_request(
-            f"model {model!r} is not served here; use {config.model_name!r}", param="model"
+            f"model {model!r} is not served here; use one of {', '.join(config.models)}",
+            param="model",
         )
     default_size = getattr(engine, "default_size", None) or config.default_size
     size = text(fields, "size", default=default_size)

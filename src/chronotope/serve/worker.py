@@ -123,7 +123,7 @@ class JobRunner:
         t0 = time.monotonic()
         try:
             request = build_request(job, self.files, self.engine.fps)
-            frames, fps = self.engine.generate(request, self._progress(job))
+            frames, fps = self.engine.generate(request, self._progress(job), model=job.model)
             if job.id in self._cancelled or self.store.get(job.id) is None:
                 raise _Cancelled()
             self.files.make(job.id)
