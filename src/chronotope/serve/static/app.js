@@ -483,7 +483,7 @@ async function loadConfig() {
   const config = await res.json();
   state.config = config;
   $("size").replaceChildren(
-    ...config.sizes.map((s, i) => new Option(`${s} ${aspectName(s)}${i === 0 ? " (default)" : ""}`, s)),
+    ...config.sizes.map((s) => new Option(`${s} ${aspectName(s)}`, s)), // the model's own first
     new Option("Custom…", "custom"),
   );
   $("seconds").value = config.default_seconds;
