@@ -190,7 +190,7 @@ def test_a_still_with_no_length_is_an_image(model_dir, tmp_path, capsys, name):
     assert read_video(out).frames.shape == (1, 64, 112, 3)  # the model's native size
 
 
-def test_unreadable_condition_file_is_one_line_exit_1(model_dir, tmp_path, capsys):
+def test_unreadable_condition_file_is_one_line_exit_2(model_dir, tmp_path, capsys):
     bad = tmp_path / "not_a_video.mp4"
     bad.write_bytes(b"this is not a video")
     out = tmp_path / "a.mp4"
@@ -198,7 +198,7 @@ def test_unreadable_condition_file_is_one_line_exit_1(model_dir, tmp_path, capsy
         model_dir, "--prompt", "x", "--video", str(bad), "--strength", "0.5", "--out", str(out)
     )
     err = capsys.readouterr().err
-    assert rc == 1 and "not_a_video.mp4" in err and "Traceback" not in err
+    assert rc == 2 and "not_a_video.mp4" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 

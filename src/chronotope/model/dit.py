@@ -157,6 +157,17 @@ class DiT(SafetensorsOnly, ModelMixin, ConfigMixin, PeftAdapterMixin):
             raise UsageError(f"unknown DiT preset {name!r}; valid: {', '.join(DIT_PRESETS)}")
         return cls(**{**DIT_PRESETS[name], **overrides})
 
+    def load_lora_adapter(self, pretrained_model_name_or_path_or_dict, **kwargs):
+        """diffusers' method for a dict of tensors only: given a path it would `torch.load` a
+        `.bin`; files go through `pipe.load_lora_weights` (safetensors, checked)."""
+        if not isinstance(pretrained_model_name_or_path_or_dict, dict):
+            raise UsageError(
+                "DiT.load_lora_adapter takes a dict of tensors; load an adapter file with "
+                "pipe.load_lora_weights (safetensors only)",
+                param="lora",
+            )
+        return super().load_lora_adapter(pretrained_model_name_or_path_or_dict, **kwargs)
+
 
 # Sizes: head dim 64 (128 for the largest), MLP 4x. Parameter counts at in_channels=16.
 DIT_PRESETS: dict[str, dict[str, Any]] = {

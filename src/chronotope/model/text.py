@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from chronotope.errors import CorruptFileError, UsageError
+from chronotope.utils.weights import check_weights_folder, one_line
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
@@ -61,8 +62,13 @@ class TextEncoder:
         if not (folder / "config.json").is_file():
             raise UsageError(f"text encoder folder {folder} has no config.json")
         self.name = name or (DEFAULT_ENCODER if path is None else str(folder.resolve()))
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        check_weights_folder(folder, "model.safetensors", what="text encoder")  # no pickle
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise CorruptFileError(f"text encoder {folder}: {one_line(e)}") from e
+        self.model = model.to(device).eval()
         self.max_length, self.batch_size, self.cache_size = max_length, batch_size, cache_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()

@@ -38,17 +38,21 @@ def check_safetensors(path: str | os.PathLike) -> Path:
             head = f.read(9)
     except OSError as e:
         raise CorruptFileError(f"{path}: cannot read the weight file ({e.strerror})") from e
+    size = path.stat().st_size
     length = int.from_bytes(head[:8], "little") if len(head) == 9 else -1
-    if len(head) < 9 or head[8:9] != b"{" or not 0 < length <= path.stat().st_size - 8:
-        kind = "a pickle" if looks_pickled(head) else "not safetensors"
-        raise CorruptFileError(
-            f"{path}: not a safetensors file ({kind}; pickled weights are never loaded)"
-        )
+    if head[8:9] != b"{" or not 0 < length <= size - 8:
+        if head[8:9] == b"{":
+            why = f"truncated: its header alone is {length} bytes, the file {size}"
+        elif looks_pickled(head):
+            why = "a pickle; pickled weights are never loaded"
+        else:
+            why = "unknown format"
+        raise CorruptFileError(f"{path}: not a safetensors file ({why})")
     try:  # parses the header and checks that its offsets cover the file exactly
         with safe_open(str(path), framework="pt") as f:
             f.keys()
     except (SafetensorError, OSError, ValueError) as e:
-        raise CorruptFileError(f"{path}: corrupt safetensors file ({e})") from e
+        raise CorruptFileError(f"{path}: corrupt safetensors file ({one_line(e)})") from e
     return path
 
 
@@ -78,6 +82,12 @@ def check_weights_folder(
     raise CorruptFileError(f"{folder}: no {weights} (not a {what} folder)")
 
 
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut at `limit` characters."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class SafetensorsOnly:
     """Mixin for a diffusers `ModelMixin`: `from_pretrained` reads a local folder's safetensors
     only. Without it diffusers falls back to `torch.load` of `diffusion_pytorch_model.bin`."""
@@ -93,7 +103,14 @@ class SafetensorsOnly:
         cls.check_folder(folder)
         kwargs.update(use_safetensors=True, local_files_only=True)
         kwargs.setdefault("low_cpu_mem_usage", False)  # no `accelerate` here; avoids its warning
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except CorruptFileError:
+            raise
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+            # an unreadable config.json, weights that do not fit it (diffusers' multi-line
+            # size-mismatch report): one line naming the folder
+            raise CorruptFileError(f"{folder}: cannot load {cls.__name__}: {one_line(e)}") from e
 
     @classmethod
     def check_folder(cls, folder: Path) -> None:
