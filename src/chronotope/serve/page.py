@@ -2,15 +2,14 @@
 
 `GET /page/config` (outside `/v1`: nothing in it is private) tells the page the model's name,
 the sizes worth offering at the model's own scale, the length limits, whether the API takes a
-seamless loop, and example prompts the model can follow: world captions written in the
-training phrasings whose every word is in the model's vocabulary (`pipe.vocabulary`); a model
+seamless loop, and example prompts the model can follow: world captions in the training
+phrasings whose every content word is in the model's vocabulary (`pipe.vocabulary`); a model
 that declares no vocabulary gets no suggestions rather than guesses.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -52,15 +51,13 @@ def size_choices(default_size: str, multiple: int) -> list[str]:
     return out
 
 
-def words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
-
-
 def suggestions(vocabulary: frozenset[str] | None, n: int = 5, seed: int = 0) -> list[str]:
-    """Up to `n` world captions (training phrasings, no held-out color-shape pairs) made only
-    of words in `vocabulary`; the same list on every call."""
+    """Up to `n` world captions (training phrasings, no held-out color-shape pairs) whose
+    content words are all in `vocabulary` (the rule of the server's unknown-word warning); the
+    same list on every call."""
     if not vocabulary:
         return []
+    from chronotope.pipeline.vocabulary import unknown_words
     from chronotope.world import make_caption, sample_scene
 
     rng = np.random.default_rng(seed)
@@ -68,7 +65,7 @@ def suggestions(vocabulary: frozenset[str] | None, n: int = 5, seed: int = 0) ->
     for i in range(n * 20):  # a vocabulary missing whole families leaves those out
         family = SUGGESTION_FAMILIES[i % len(SUGGESTION_FAMILIES)]
         caption = make_caption(sample_scene(rng, width=64, height=64, family=family), rng)
-        if words(caption) <= vocabulary and caption not in out:
+        if not unknown_words(caption, vocabulary) and caption not in out:
             out.append(caption)
             if len(out) == n:
                 break

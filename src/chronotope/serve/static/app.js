@@ -483,7 +483,8 @@ async function loadConfig() {
   const config = await res.json();
   state.config = config;
   $("size").replaceChildren(
-    ...config.sizes.map((s) => new Option(`${s} ${aspectName(s)}`, s)), // the model's own first
+    new Option("Auto", ""), // the server's choice: the model's own, or for an image its aspect
+    ...config.sizes.map((s) => new Option(`${s} ${aspectName(s)}`, s)),
     new Option("Custom…", "custom"),
   );
   $("seconds").value = config.default_seconds;
