@@ -545,9 +545,9 @@ def test_bridge_start_applies_to_bridges_only(clip, monkeypatch):
 
 
 def test_image_to_video_at_a_size_off_the_token_grid(tiny_pipe, clip):
-    image = clip[0][:40, :72]  # 72x40: on the VAE's grid (8), not on the tokens' (16)
-    out = tiny_pipe("x", image=image, num_frames=5, seed=0).frames
-    assert out.shape == (5, 40, 72, 3) and np.array_equal(out[0], image)
+    image = clip[0][:56, :88]  # 88x56: on the VAE's grid (8), not on the tokens' (16)
+    out = tiny_pipe("x", image=image, num_frames=5, seed=0).frames  # at the model's scale
+    assert out.shape == (5, 56, 88, 3) and np.array_equal(out[0], image)
 
 
 @pytest.mark.parametrize(

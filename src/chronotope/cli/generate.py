@@ -52,7 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a LoRA adapter (its file, or the folder `train --lora` wrote) at weight SCALE "
         "(default 1); repeat to combine adapters",
     )
-    p.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size)")
+    p.add_argument(
+        "--size",
+        help="WIDTHxHEIGHT, multiples of 8 (default: the model's native size; with --image, "
+        "--video or --connect the condition's own, or the model's scale at its aspect ratio "
+        "where it is of another scale)",
+    )
     length = p.add_mutually_exclusive_group()
     length.add_argument(
         "--frames",
@@ -111,6 +116,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--shot-seconds", type=float, help="seconds per shot with several --prompt")
     p.add_argument("--memory-budget", type=float, help="GiB a request may use (default 16)")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="refuse a request whose estimated time on this machine is longer, before any "
+        "weights load (the estimate is printed before any call expected to take over a minute)",
+    )
     json_help = "print one JSON object describing the result (output, task, size, frames, ...)"
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -241,9 +253,12 @@ def _check_request(args: argparse.Namespace) -> None:
     except UsageError as e:
         flag = f"--{e.param.replace('_', '-')}" if e.param else None
         raise UsageError(f"{flag}: {e}" if flag else str(e), param=e.param) from None
-    budget = args.memory_budget
-    if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise UsageError(f"--memory-budget must be a number > 0, got {budget}")
+    for flag, budget in (
+        ("--memory-budget", args.memory_budget),
+        ("--time-budget", args.time_budget),
+    ):
+        if budget is not None and not (math.isfinite(budget) and budget > 0):
+            raise UsageError(f"{flag} must be a number > 0, got {budget}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,8 +288,8 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
     from chronotope.data import VideoWriter
     from chronotope.distributed.launch import world_size_from_env
     from chronotope.pipeline.loading import load_pipeline
-    from chronotope.tasks.sizes import check_size
 
+    call = _prepare(args, rank=rank)  # checked, estimated and told before any weight loads
     pipe = load_pipeline(args.model)
     _load_adapters(pipe, args.lora)
     _to_rank_device(pipe)
@@ -284,22 +299,19 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
         parallelize_sampling(pipe)
     if args.quiet or rank != 0:
         pipe.set_progress_bar_config(disable=True)
-    if args.memory_budget is not None:
-        pipe.register_to_config(memory_budget_gib=args.memory_budget)
-    request = dataclasses.replace(request_from_args(args), fps=args.fps or pipe.config.fps)
-    if args.size:  # a 0 would silently become the default size
-        check_size(request.width, request.height, pipe.fs)
 
     # frames stream into the writer window by window (memory flat in length); the file
     # appears under --out only when generation finished (Ctrl-C leaves nothing there)
-    writer_cm = VideoWriter(args.out, request.fps) if rank == 0 else contextlib.nullcontext()
+    fps = call.resolved.fps
+    writer_cm = VideoWriter(args.out, fps) if rank == 0 else contextlib.nullcontext()
     with writer_cm as writer:
-        out = pipe.generate(request, sink=writer.write if rank == 0 else (lambda frames: None))
+        out = pipe.run(call, sink=writer.write if rank == 0 else (lambda frames: None))
     if rank != 0:
         return 0
     path = args.out
     meta = {"output": str(path), **out.metadata}
     meta["size"] = f"{meta.pop('width')}x{meta.pop('height')}"
+    meta.update(warnings=out.warnings, estimated_seconds=round(out.estimate.total, 1))
     if args.json:
         print(json.dumps(meta))
     else:
@@ -308,6 +320,30 @@ def _generate(args: argparse.Namespace, *, rank: int) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _prepare(args: argparse.Namespace, *, rank: int):
+    """The call prepared by the model folder without its weights (`pipeline.meta`): resolved,
+    refused over the memory or time budget, and told on stderr (a size it chose, words the
+    model never learned, the estimate of a call expected to take over a minute)."""
+    from chronotope.pipeline.meta import load_without_weights
+    from chronotope.tasks.sizes import check_size
+
+    pipe = load_without_weights(args.model)
+    if args.memory_budget is not None:
+        pipe.register_to_config(memory_budget_gib=args.memory_budget)
+    if args.time_budget is not None:
+        pipe.time_budget_s = args.time_budget * 60
+    request = dataclasses.replace(request_from_args(args), fps=args.fps or pipe.config.fps)
+    if args.size:  # a 0 would silently become the default size
+        check_size(request.width, request.height, pipe.fs)
+    call = pipe.prepare(request, streamed=True)
+    if rank == 0:
+        for warning in call.warnings:
+            print(f"chronotope generate: warning: {warning}", file=sys.stderr)
+        if call.long:
+            print(f"chronotope generate: {call.time_message}", file=sys.stderr)
+    return call
 
 
 def _load_adapters(pipe, specs: list[str]) -> None:

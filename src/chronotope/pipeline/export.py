@@ -2,7 +2,8 @@
 pipeline folder again (another decoder, settings or storage dtype).
 
 Everything sampling must reproduce from training travels in the pipeline's config: the time
-shift anchors, fps, the text encoder's max length, the native size and the longest window.
+shift anchors, fps, the text encoder's max length, the native size, the scale (pixels a frame of
+the largest training size), the longest window, and the vocabulary of the training captions.
 
 `storage_dtype=torch.float16` halves the files (the bundled model: 9.2M + 3.1M parameters, 49 MB
 in fp32, 25 MB in fp16); loading always builds fp32 modules (`load_pipeline`), so the weights are
@@ -60,14 +61,16 @@ def export_pipeline(
     ft = CausalVAE.load_config(final / "vae")["temporal_factor"]
     width, height = cfg["sizes"][0] if cfg.get("sizes") else (64, 64)
     longest = 1 + ft * math.floor(cfg["seconds"][1] * info["fps"] / ft)
+    text = {"max_length": int(info.get("text_max_length", 128))}
     settings = dict(
         width=int(width),
         height=int(height),
         fps=float(info["fps"]),
+        trained_pixels=max(int(w) * int(h) for w, h in cfg.get("sizes") or [(width, height)]),
         window_frames=int(longest),
         context_frames=1 + 2 * ft,
         shift=info["shift"],
-        text={"max_length": int(info.get("text_max_length", 128))},
+        text={**text, "vocabulary": training_vocabulary(cfg.get("data", "world"))},
     )
     settings = group_settings({**settings, **overrides})
     vae = CausalVAE.from_pretrained(final / "vae", low_cpu_mem_usage=False).eval()
@@ -77,6 +80,23 @@ def export_pipeline(
         **settings,
     )
     return _save(pipe, dest, storage_dtype)
+
+
+def training_vocabulary(data: str) -> list[str] | None:
+    """The content words of a run's training captions: the world's phrasebook for `data`
+    "world", else the captions of its manifest or folder (None where they cannot be read
+    here: the model then declares no vocabulary)."""
+    from chronotope.pipeline.vocabulary import vocabulary_of, world_vocabulary
+
+    if data == "world":
+        return sorted(world_vocabulary())
+    from chronotope.data.captioned import clip_entries
+
+    try:
+        entries, _ = clip_entries(data)
+    except (UsageError, OSError, ValueError):
+        return None
+    return sorted(vocabulary_of(e.text for e in entries)) or None
 
 
 def _reexport(src: Path, dest, storage_dtype, vae_dir, overrides):

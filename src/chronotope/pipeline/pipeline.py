@@ -2,16 +2,22 @@
 
 A call runs in stages (`generate`):
   1. resolve the request (`tasks.request`): conditions, size, lengths, seed, sampling settings
-  2. check memory: refuse what cannot fit before allocating; seam candidates shrink to fit
+  2. check memory and time: refuse what cannot fit the memory budget before allocating (seam
+     candidates shrink to fit) and what would take longer than the time budget; tell what the
+     call chose (a size) and the prompt's words the model never learned
   3. plan (`tasks.plans`): the task's windows, a canvas of known frames + start noise each
   4. sample each window (`window.py`): encode its canvas, sample with the solver
      (`sampler.py`, guidance packed into the same call), decode, splice the known frames back
   5. write: frames to the sink window by window (long videos), or returned whole
+
+Stages 1-2 are `prepare` (no weight is used: a pipeline loaded without weights prepares the
+same call, `load_pipeline(weights=False)`), stages 3-5 `run`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +29,21 @@ from diffusers import DiffusionPipeline
 
 from chronotope.autoencoder import CausalVAE
 from chronotope.autoencoder.streaming import TileSpec, auto_tile
-from chronotope.errors import MemoryBudgetError
+from chronotope.errors import MemoryBudgetError, UsageError
 from chronotope.flow.guidance import TransformerCall
 from chronotope.flow.settings import SamplingSettings, check_keys
 from chronotope.model import DiT, TextEncoder
 from chronotope.pipeline.lora import LoraMixin
 from chronotope.pipeline.memory import MemoryEstimate, check_memory, window_estimate
-from chronotope.pipeline.window import WindowSampler
+from chronotope.pipeline.timing import TELL_ABOVE_S, CallCost, TimeEstimate
+from chronotope.pipeline.vocabulary import (
+    ScaleWarning,
+    UnknownWordsWarning,
+    issue,
+    unknown_words,
+    warn_unknown,
+)
+from chronotope.pipeline.window import CallProgress, WindowSampler
 from chronotope.tasks import sizes
 from chronotope.tasks.conditions import Condition
 from chronotope.tasks.plans import run_plan
@@ -37,7 +51,8 @@ from chronotope.tasks.request import GenerationRequest, ModelDefaults, Resolved,
 from chronotope.tasks.settings import TaskSettings
 
 FrameSink = Callable[[np.ndarray], None]
-TEXT_DEFAULTS = {"encoder_path": None, "max_length": 128}
+TEXT_DEFAULTS = {"encoder_path": None, "max_length": 128, "vocabulary": None}
+log = logging.getLogger("chronotope.pipeline")
 
 
 @dataclass
@@ -45,6 +60,32 @@ class GenerationOutput:
     frames: np.ndarray  # (T, H, W, 3) uint8; empty when the frames went to a sink
     fps: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    # what the call told (a size it chose, words the model never learned): also issued as
+    # Python warnings (`vocabulary.ChronotopeWarning`)
+    warnings: list[str] = field(default_factory=list)
+    estimate: TimeEstimate | None = None  # its time, estimated before it ran
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedCall:
+    """A request through stages 1-2 (`ChronotopePipeline.prepare`): resolved, checked against
+    the memory and time budgets, its time estimated; `ChronotopePipeline.run` samples it."""
+
+    resolved: Resolved
+    defaults: ModelDefaults
+    time: TimeEstimate
+    time_message: str  # the estimate and the size that would take a tenth of it
+    unknown: tuple[str, ...]  # one message per prompt naming words the model never learned
+    started: float  # time.perf_counter() when it was prepared
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.resolved.notes, *self.unknown]
+
+    @property
+    def long(self) -> bool:
+        """Whether it is expected to take long enough to be told before it starts."""
+        return self.time.total > TELL_ABOVE_S
 
 
 class ChronotopePipeline(DiffusionPipeline, LoraMixin):
@@ -63,19 +104,33 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
         fps: float = 8.0,
         seconds: float = 4.0,
         memory_budget_gib: float = 16.0,
+        trained_pixels: int | None = None,
         text: Mapping | None = None,
         sampling: SamplingSettings | Mapping | None = None,
         tasks: TaskSettings | Mapping | None = None,
     ):
         """The keyword arguments are the saved config (`model_index.json`): the native size,
-        fps and length, the memory budget, the text encoder (`text`: `encoder_path`, None for
-        the default MiniLM, and the `max_length` in tokens the DiT was trained with) and the
-        default sampling and task settings."""
+        fps and length, the memory budget, the scale it was trained at (`trained_pixels`:
+        pixels a frame of its largest training size; None: width x height), the text (`text`:
+        `encoder_path`, None for the default MiniLM, the `max_length` in tokens the DiT was
+        trained with and its `vocabulary`, the content words of its training captions, None
+        where not declared) and the default sampling and task settings."""
         super().__init__()
         self.sampling = _settings(SamplingSettings, sampling)
         self.tasks = _settings(TaskSettings, tasks)
         text = {**TEXT_DEFAULTS, **(text or {})}
         check_keys(TEXT_DEFAULTS, text, "text")
+        if trained_pixels is not None and not (
+            isinstance(trained_pixels, int) and trained_pixels > 0
+        ):
+            raise UsageError(f"trained_pixels must be a whole number > 0, got {trained_pixels}")
+        words = text["vocabulary"]
+        if words is not None and (
+            isinstance(words, str) or not all(isinstance(w, str) for w in words)
+        ):
+            raise UsageError("text vocabulary must be a list of words")
+        self._vocabulary = None if words is None else frozenset(words)
+        text["vocabulary"] = None if words is None else sorted(self._vocabulary)
         self.register_modules(transformer=transformer, vae=vae)
         self.register_to_config(
             width=width,
@@ -83,6 +138,7 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
             fps=fps,
             seconds=seconds,
             memory_budget_gib=memory_budget_gib,
+            trained_pixels=trained_pixels,
             text=text,
             sampling=self.sampling.to_dict(),
             tasks=self.tasks.to_dict(),
@@ -93,6 +149,8 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
         # the transformer call of every solver step (None: the transformer itself); a
         # sequence-parallel one under torchrun (`distributed.sampling.parallelize_sampling`)
         self.transformer_call: TransformerCall | None = None
+        # seconds a call may be expected to take (`--time-budget`); None: any
+        self.time_budget_s: float | None = None
 
     def configure(
         self, *, sampling: SamplingSettings | None = None, tasks: TaskSettings | None = None
@@ -148,7 +206,20 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
         return ModelDefaults(
             ft=self.ft, fs=self.fs, grid=self.grid_multiple, width=c.width, height=c.height,
             fps=float(c.fps), seconds=c.seconds, sampling=self.sampling, tasks=self.tasks,
+            pixels=c.trained_pixels or 0,
         )  # fmt: skip
+
+    # ---- vocabulary ----
+
+    @property
+    def vocabulary(self) -> frozenset[str] | None:
+        """The content words of the model's training captions (None: not declared)."""
+        return self._vocabulary
+
+    def unknown_words(self, prompt: str) -> list[str]:
+        """The content words of `prompt` outside `vocabulary` (lowercased, without punctuation,
+        numerals or stop words; a plural of a known word is known), in order."""
+        return unknown_words(prompt, self._vocabulary)
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -287,18 +358,73 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
         callback: Callable[[int, int], None] | None = None,
         sink: FrameSink | None = None,
     ) -> GenerationOutput:
-        """Run `request` through the stages of the module docstring."""
-        t0 = time.perf_counter()
+        """Run `request` through the stages of the module docstring: `prepare` it, issue its
+        warnings (`ScaleWarning`, `UnknownWordsWarning`), log a long call's estimate, `run` it."""
+        call = self.prepare(request, generator=generator, streamed=sink is not None)
+        issue(call.resolved.notes, ScaleWarning)
+        issue(call.unknown, UnknownWordsWarning)
+        if call.long:
+            log.info(call.time_message)
+        return self.run(call, callback=callback, sink=sink)
+
+    def prepare(
+        self,
+        request: GenerationRequest,
+        *,
+        generator: torch.Generator | None = None,
+        streamed: bool = False,
+    ) -> PreparedCall:
+        """Stages 1-2: resolve `request`, refuse it (`MemoryBudgetError`, `TimeBudgetError`)
+        when it does not fit the memory budget or its estimated time is over `time_budget_s`,
+        and name what it will be told. Nothing is sampled and no weight is used; `streamed`:
+        its frames will go to a sink (not held in memory)."""
+        started = time.perf_counter()
         r = resolve(request, self.defaults, generator)  # 1. resolve
-        r = self._fit_in_memory(r, streamed=sink is not None).fitted()  # 2. check memory
+        r = self._fit_in_memory(r, streamed=streamed).fitted()  # 2. check memory and time
+        cost = CallCost(self, r)
+        estimate = cost.estimate()
+        cost.check(estimate, self.time_budget_s)
+        message = cost.message(estimate) if estimate.total > TELL_ABOVE_S else str(estimate)
+        unknown = tuple(warn_unknown(r.prompts, self._vocabulary))
+        return PreparedCall(r, self.defaults, estimate, message, unknown, started)
+
+    def estimate(self, request: GenerationRequest) -> TimeEstimate:
+        """The time `request` would take on this machine, without checking it against the
+        time budget or fitting its conditions to the output size (their length is what counts:
+        a server estimates an upload's task from a blank stand-in of its length)."""
+        if request.seed is None:  # no seed drawn from the global generator for an estimate
+            request = dataclasses.replace(request, seed=0)
+        r = self._fit_in_memory(resolve(request, self.defaults), streamed=False)
+        return CallCost(self, r).estimate()
+
+    @torch.no_grad()
+    def run(
+        self,
+        call: PreparedCall,
+        *,
+        callback: Callable[[int, int], None] | None = None,
+        sink: FrameSink | None = None,
+    ) -> GenerationOutput:
+        """Stages 3-5 of a prepared call (by this pipeline, or by one of the same folder loaded
+        without weights): one progress bar over the solver steps of all its windows, and
+        `callback(step, total)` with the same counts."""
+        if call.defaults != self.defaults:
+            raise UsageError("the call was prepared for a model with other settings")
+        r = call.resolved
         counted = _CountingSink(sink)
-        sample_window = WindowSampler(self, r, callback)
-        out = run_plan(r, sample_window, counted if sink else None)  # 3.-4. plan, sample
+        bar = self.progress_bar(total=call.time.steps)
+        progress = CallProgress(bar, windows=call.time.windows, callback=callback)
+        try:
+            sample_window = WindowSampler(self, r, progress)
+            out = run_plan(r, sample_window, counted if sink else None)  # 3.-4. plan, sample
+        finally:
+            bar.close()
         frames = counted.frames or len(out)
         if sink is not None and not counted.frames:  # 5. write what was not streamed
             sink(out)
             out = out[:0]
-        return GenerationOutput(frames=out, fps=r.fps, metadata=_metadata(r, frames, t0))
+        meta = _metadata(r, frames, call.started)
+        return GenerationOutput(out, r.fps, meta, warnings=call.warnings, estimate=call.time)
 
 
 class _CountingSink:

@@ -26,11 +26,34 @@ from chronotope.utils.precision import autocast
 CANDIDATE_SEED_STRIDE = 1_000_003
 
 
+class CallProgress:
+    """One progress bar over the solver steps of every window of a call (tqdm's rate gives
+    the ETA of the whole call), and the call's `callback(step, total)` with the same counts."""
+
+    def __init__(self, bar, *, windows: int, callback: Callable[[int, int], None] | None = None):
+        self.bar, self.windows, self.callback = bar, windows, callback
+        self.window, self.step = 0, 0
+
+    def next_window(self) -> None:
+        self.window += 1
+        if self.bar is not None:
+            self.bar.set_description(f"window {self.window}/{self.windows}")
+
+    def step_done(self) -> None:
+        self.step += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.callback is not None:
+            total = self.bar.total if self.bar is not None else self.step
+            self.callback(self.step, max(total, self.step))
+
+
 class WindowSampler:
     """Samples the windows of one call with `pipe`'s models (`__call__(prompt, window)`)."""
 
-    def __init__(self, pipe, r: Resolved, callback: Callable[[int, int], None] | None = None):
-        self.pipe, self.r, self.callback = pipe, r, callback
+    def __init__(self, pipe, r: Resolved, progress: CallProgress | None = None):
+        self.pipe, self.r = pipe, r
+        self.progress = progress or CallProgress(None, windows=0)
         self.windows = 0  # windows sampled so far: the next one's seed offset
 
     def __call__(self, prompt: str, window: Window) -> np.ndarray:
@@ -52,6 +75,7 @@ class WindowSampler:
             for i in range(k)
         ]
         self.windows += 1
+        self.progress.next_window()
         zs = self._sample(draws, text[1], window.guided)
         decoded = self._best(zs, canvas, window.circle_from, seams)
         if window.canvas is not canvas:  # the unpadded canvas: known frames at the output size
@@ -72,23 +96,15 @@ class WindowSampler:
         settings = self.r.sampling
         if not guided:
             settings = dataclasses.replace(settings, guidance=1.0, early_guidance=1.0)
-        bar = self.pipe.progress_bar(total=settings.steps)
-
-        def progress(i: int, n: int) -> None:
-            bar.update(1)
-            if self.callback is not None:
-                self.callback(i, n)
-
         zs = sample_draws(
             self.pipe.transformer,
             draws,
             uncond_text=uncond_text,
             settings=settings,
             autocast=self.pipe.autocast,
-            callback=progress,
+            callback=lambda i, n: self.progress.step_done(),
             call=self.pipe.transformer_call,
         )
-        bar.close()
         return zs
 
     def _best(self, zs, canvas: Canvas, circle_from: int | None, seams: list[int]) -> np.ndarray:

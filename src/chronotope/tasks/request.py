@@ -168,6 +168,11 @@ class ModelDefaults:
     seconds: float
     sampling: SamplingSettings
     tasks: TaskSettings
+    pixels: int = 0  # pixels a frame it was trained at (its scale); 0: width * height
+
+    @property
+    def scale(self) -> int:
+        return self.pixels or self.width * self.height
 
     def padded(self, height: int, width: int) -> tuple[int, int]:
         m = self.grid
@@ -199,6 +204,7 @@ class Resolved:
     connect: tuple[np.ndarray, np.ndarray] | None = None
     strength: float | None = None
     transition: str | None = None  # a connect's: as asked, or "bridge"/"dissolve" once fitted
+    notes: tuple[str, ...] = ()  # what the call chose that was not asked for (a size), told
 
     @property
     def name(self) -> str:
@@ -263,7 +269,8 @@ def resolve(
     last_image = as_image(request.last_image, fps=fps, name="last_image")
     video = as_clip(request.video, fps=fps, name="video")
     connect = as_pair(request.connect, fps=fps, name="connect")
-    width, height = _output_size(request, model, (image, last_image, video, connect))
+    conditions = {"image": image, "last_image": last_image, "video": video, "connect": connect}
+    width, height, notes = _output_size(request, model, conditions)
     prompts = request.prompts
     total, new = sizes.task_frames(request, model, fps, video)
     strength = None
@@ -283,21 +290,36 @@ def resolve(
         seed=seed, sampling=sampling, tasks=model.tasks,
         candidates_given=request.candidates is not None, image=image, last_image=last_image,
         video=video, connect=connect, strength=strength, transition=request.transition,
+        notes=notes,
     )  # fmt: skip
 
 
-def _output_size(request: GenerationRequest, model: ModelDefaults, conditions) -> tuple[int, int]:
-    """The call's size, else the conditions' own rounded down to the VAE's grid (they are
-    resized), else the model's; a condition too small or too large for any output size gives
-    the model's own."""
-    ref: list[int | None] = [None, None]
-    for x in conditions:
-        x = x[0] if isinstance(x, tuple) else x
-        if x is not None:
-            ref = [max(model.fs, v - v % model.fs) for v in (x.shape[-2], x.shape[-3])]
-            break
-    if any(v is not None and not sizes.MIN_SIDE <= v <= sizes.MAX_SIDE for v in ref):
-        ref = [None, None]
-    width = request.width if request.width is not None else ref[0] or model.width
-    height = request.height if request.height is not None else ref[1] or model.height
-    return width, height
+def _output_size(
+    request: GenerationRequest, model: ModelDefaults, conditions: dict
+) -> tuple[int, int, tuple[str, ...]]:
+    """The call's size; else the first condition's (`sizes.condition_size`): its own rounded
+    down to the VAE's grid, or, when it is of another scale and no side is given, the model's
+    scale at its aspect ratio (said in the returned notes); else the model's. A condition too
+    small or too large for any output size gives the model's own (conditions are resized to
+    the output size)."""
+    given = (request.width, request.height)
+    if None not in given:
+        return request.width, request.height, ()
+    name, x = next(((n, x) for n, x in conditions.items() if x is not None), (None, None))
+    x = x[0] if isinstance(x, tuple) else x  # connect: A sets the size
+    fit = None
+    if x is not None:
+        source = (x.shape[-2], x.shape[-3])
+        fit = sizes.condition_size(*source, multiple=model.fs, grid=model.grid, pixels=model.scale)
+    notes: tuple[str, ...] = ()
+    if fit is None:
+        ref = (model.width, model.height)
+    elif fit[2] and given == (None, None):  # another scale: the model's, told
+        ref = fit[:2]
+        label = "connect clip A" if name == "connect" else name.replace("_", " ")
+        notes = (sizes.scale_message(label, source, ref, model.scale),)
+    else:  # one side given: the other is the condition's own, on the grid
+        ref = tuple(max(model.fs, v - v % model.fs) for v in source)
+    width = request.width if request.width is not None else ref[0]
+    height = request.height if request.height is not None else ref[1]
+    return width, height, notes

@@ -47,6 +47,60 @@ def check_size(width: int, height: int, multiple: int) -> None:
         )
 
 
+# A condition within this factor of the model's pixel area is at the model's scale: the output
+# takes its own size. Beyond it (a 1280x720 clip for a model trained at 112x64 is 129x its area)
+# the output takes the model's scale at the condition's aspect ratio: sampling far from the
+# trained scale is slow and leaves what the model learned.
+SCALE_TOLERANCE = 2.0
+
+
+def at_scale(width: int, height: int, pixels: int, multiple: int) -> tuple[int, int]:
+    """The size with the aspect ratio of `width` x `height` whose area is nearest `pixels`,
+    each side a multiple of `multiple` in MIN_SIDE..MAX_SIDE (nearest: the smallest sum of
+    the log errors of aspect ratio and area)."""
+    aspect = width / height
+    low = -(-MIN_SIDE // multiple) * multiple
+    high = MAX_SIDE // multiple * multiple
+
+    def sides(ideal: float) -> set[int]:
+        lo = int(ideal // multiple) * multiple
+        return {min(high, max(low, v)) for v in (lo, lo + multiple)}
+
+    def error(size: tuple[int, int]) -> float:
+        w, h = size
+        return abs(math.log(w / h / aspect)) + abs(math.log(w * h / pixels))
+
+    options = [
+        (w, h) for w in sides(math.sqrt(pixels * aspect)) for h in sides(math.sqrt(pixels / aspect))
+    ]
+    return min(sorted(options), key=error)
+
+
+def condition_size(
+    width: int, height: int, *, multiple: int, grid: int, pixels: int
+) -> tuple[int, int, bool] | None:
+    """The output size for a condition of `width` x `height` when the call gives none:
+    (w, h, scaled). Its own size rounded down to `multiple` (scaled False) when that is a valid
+    size within SCALE_TOLERANCE of the model's `pixels`; the model's scale at its aspect ratio
+    on the token `grid` (scaled True) when it is valid but of another scale; None when no
+    output size fits it (a side rounds below MIN_SIDE or is above MAX_SIDE)."""
+    w, h = (max(multiple, v - v % multiple) for v in (width, height))
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        return None
+    if 1 / SCALE_TOLERANCE <= (w * h) / pixels <= SCALE_TOLERANCE:
+        return w, h, False
+    return (*at_scale(width, height, pixels, grid), True)
+
+
+def scale_message(name: str, source: tuple[int, int], size: tuple[int, int], pixels: int) -> str:
+    """The one line that says which size was chosen for a condition of another scale."""
+    return (
+        f"size {size[0]}x{size[1]} chosen: the {name} is {source[0]}x{source[1]}, far from the "
+        f"model's scale ({pixels} pixels a frame); the output takes that scale at the {name}'s "
+        "aspect ratio (give a size to choose another)"
+    )
+
+
 # The longest output one call makes (an hour at any fps): far beyond the minute a multi-shot
 # video needs, and it turns a typo (`--seconds 1e9`) into an error instead of a run for ever.
 MAX_SECONDS = 3600.0
