@@ -1,15 +1,18 @@
 """Reconstruction quality of a trained VAE: held-out world clips, or a clip file.
 
-Both go through the memory-bounded path (`encode_chunked` + `decode_iter`, bf16 autocast, the
-way the pipeline uses the VAE) and score uint8 frames, as a viewer would see them.
+Both go through the memory-bounded path (`encode_stream` into `decode_stream`, bf16 autocast,
+tiles on large frames) and score uint8 frames, as a viewer would see them. A file streams end
+to end (PyAV frames in, chunks through the VAE, H.264 out), so an HD clip of any length runs
+in the memory of one chunk and the causal state (`streaming.py`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -68,16 +71,32 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def reconstruct_iter(
-    model: CausalVAE, frames: np.ndarray, *, chunk_latent_frames: int = 2
-) -> Iterator[np.ndarray]:
-    """uint8 (T,H,W,3) -> reconstructed uint8 chunks in order (T must be 1 + k*ft)."""
-    video = frames_to_tensor(frames)[None]  # (1, 3, T, H, W)
+    model: CausalVAE, chunks: Iterable[np.ndarray], *, chunk_latent_frames: int = 2
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A clip arriving as uint8 (t,H,W,3) parts in any cut (1 + k*ft frames in all) -> its
+    (input, reconstruction) uint8 frame pairs, in order, as chunks come out of the decoder.
+    Each part is encoded as it arrives and each latent chunk decoded as it is made, so memory
+    holds one chunk, whatever the clip's length; frames are tiled on large grids."""
+    parts = iter(chunks)
+    first = next(parts, None)
+    if first is None:
+        raise UsageError("no frames to reconstruct")
     fs = model.config.spatial_factor
-    tile = auto_tile(video.shape[3] // fs, video.shape[4] // fs)
+    model.check_size(1, *first.shape[1:3])  # names the nearest valid H x W
+    tile = auto_tile(first.shape[1] // fs, first.shape[2] // fs)
+    pending: deque[np.ndarray] = deque()  # input frames whose reconstruction is not out yet
+
+    def tensors() -> Iterator[torch.Tensor]:
+        for part in itertools.chain([first], parts):
+            pending.extend(part)
+            yield frames_to_tensor(part)[None]  # (1, 3, t, H, W)
+
     with autocast():
-        mean, _ = model.encode_chunked(video, tile=tile)
-        for chunk in model.decode_iter(mean, chunk_latent_frames=chunk_latent_frames, tile=tile):
-            yield to_uint8_frames(chunk[0])
+        latents = (mean for mean, _ in model.encode_stream(tensors(), tile=tile))
+        decoded = model.decode_stream(latents, chunk_latent_frames=chunk_latent_frames, tile=tile)
+        for chunk in decoded:
+            out = to_uint8_frames(chunk[0])
+            yield np.stack([pending.popleft() for _ in range(len(out))]), out
 
 
 def evaluate_world(
@@ -99,12 +118,9 @@ def evaluate_world(
         h, w = sizes[i % len(sizes)]
         clip = generate_clip(seed_base + i, width=w, height=h, num_frames=num_frames, fps=8.0)
         family = families.setdefault(clip.spec.family, _Meter())
-        start = 0
-        for out in reconstruct_iter(model, clip.frames):
-            ref = clip.frames[start : start + len(out)]
+        for ref, out in reconstruct_iter(model, [clip.frames]):
             meter.add(ref, out)
             family.add(ref, out)
-            start += len(out)
     score = meter.score()
     score.by_family = {k: m.score() for k, m in families.items()}
     return score
@@ -122,59 +138,40 @@ def reconstruct_file(
     *,
     max_frames: int | None = None,
 ) -> tuple[Score, int]:
-    """Encode + decode a clip file, write `dst`, return (score, frames dropped to fit 1 + k*ft)."""
-    from chronotope.data.video_io import read_video
+    """Encode + decode a clip file, write `dst`, return (score, frames dropped to fit 1 + k*ft).
+    Streamed end to end: frames are decoded, encoded, decoded again, scored and written chunk
+    by chunk, so peak memory does not grow with the clip's length."""
+    from chronotope.data.video_io import VideoFrames, VideoWriter
 
-    video = read_video(src, max_frames=max_frames)
-    frames = video.frames
-    h, w = frames.shape[1:3]
-    model.check_size(1, h, w)  # names the nearest valid H x W
-    keep = valid_frames(len(frames), model.config.temporal_factor)
-    frames = frames[:keep]
+    ft = model.config.temporal_factor
+    reader = VideoFrames(src, max_frames=max_frames)
+    dropped = [0]
+
+    def encodable() -> Iterator[np.ndarray]:
+        """The clip's chunks cut to 1 + k*ft frames (only the last chunk can be over)."""
+        for i, part in enumerate(reader.chunks(READ_CHUNK * ft)):
+            over = 0 if i == 0 else len(part) % ft
+            dropped[0] += over
+            if len(part) > over:
+                yield part[: len(part) - over]
+
     meter = _Meter()
+    with VideoWriter(dst, reader.fps or 1.0) as writer:
+        for ref, out in reconstruct_iter(model, encodable()):
+            meter.add(ref, out)
+            writer.write(out)
+    return meter.score(), dropped[0]
 
-    def scored() -> Iterator[np.ndarray]:
-        start = 0
-        for out in reconstruct_iter(model, frames):
-            meter.add(frames[start : start + len(out)], out)
-            start += len(out)
-            yield out
 
-    write_video_chunks(dst, scored(), video.fps)
-    return meter.score(), len(video.frames) - keep
+READ_CHUNK = 2  # latent frames of input decoded from the file at a time
 
 
 def write_video_chunks(path: str | os.PathLike, chunks: Iterable[np.ndarray], fps: float) -> Path:
-    """Write uint8 (t,H,W,3) chunks as they come: `.mp4` streams through PyAV (memory flat in
-    length, written to a temporary name then renamed); other formats are collected and handed
-    to `chronotope.data.write_video`."""
-    path = Path(path)
-    if path.suffix.lower() != ".mp4":
-        from chronotope.data.video_io import write_video
+    """Write uint8 (t,H,W,3) chunks as they come (`chronotope.data.VideoWriter`: an `.mp4` is
+    encoded as it arrives, memory flat in length; other formats are collected)."""
+    from chronotope.data.video_io import VideoWriter
 
-        return write_video(path, np.concatenate(list(chunks)), fps)
-    import av
-
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        with av.open(str(tmp), "w") as out:
-            stream = None
-            for chunk in chunks:
-                if stream is None:
-                    stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-                    stream.height, stream.width = (s + s % 2 for s in chunk.shape[1:3])
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": "18"}
-                for frame in chunk:
-                    pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
-                    img = av.VideoFrame.from_ndarray(
-                        np.pad(frame, pad, mode="edge"), format="rgb24"
-                    )
-                    out.mux(stream.encode(img))
-            if stream is None:
-                raise UsageError("no frames to write")
-            out.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with VideoWriter(path, fps) as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+    return Path(path)

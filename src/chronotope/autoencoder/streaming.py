@@ -1,9 +1,13 @@
 """Memory-bounded encode/decode: temporal chunks with a causal cache, spatial tiles with
-linear-ramp blending.
+linear-ramp blending, fed from and yielding a stream of chunks.
 
-Time: the clip is cut into chunks [frame 0], [next n], [next n], ...; every causal layer keeps
-the last k-1 input frames of the previous chunk (see `layers.py`), so the chunked result equals
-the whole-clip pass up to float rounding, and at most one chunk of activations is alive.
+Time: the clip arrives as chunks [frame 0], [next n], [next n], ... (`time_chunks` cuts any
+stream of parts that way); every causal layer keeps the last k-1 input frames of the previous
+chunk (see `layers.py`), so the chunked result equals the whole-clip pass up to float rounding,
+and at most one chunk of input, activations and output is alive. Memory is then flat in the
+clip's length: what stays is the causal state, k-1 frames of each layer's input over the frame
+(measured on the bundled decoder, about 28 kB per latent pixel in bf16: 0.3 GiB at 1280x720),
+and one tile's activations.
 
 Space: tiles are planned on the latent grid (so pixel tiles start at multiples of fs), each tile
 has its own causal cache, and overlapping outputs are averaged with weights that ramp linearly
@@ -12,12 +16,15 @@ its neighbour's pixels; measured on the presets, that error halves with each lat
 from the border and vanishes after about 8 (the decoder's receptive radius). So each tile also
 reads a `halo` of context around it and its output is cropped back to the tile before blending:
 the residual seam error is then small, and the ramp hides what is left (tolerances in
-tests/autoencoder/test_autoencoder_streaming.py).
+tests/autoencoder/test_autoencoder_streaming.py). Tiles along an axis share its length evenly
+(`tile_spans`): the fewest tiles of at most `size`, so the halos and overlaps, which cost compute
+and causal state, are as few as the size allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +36,10 @@ StreamFn = Callable[[torch.Tensor, Cache], torch.Tensor]
 
 @dataclass(frozen=True)
 class TileSpec:
-    """Spatial tiles on the latent grid: `size` x `size` latent pixels, `overlap` shared with
-    each neighbour (blended), plus `halo` latent pixels of context read and cropped away."""
+    """Spatial tiles on the latent grid: at most `size` x `size` latent pixels, `overlap` shared
+    with each neighbour (blended), plus `halo` latent pixels of context read and cropped away."""
 
-    size: int = 48
+    size: int = 64
     overlap: int = 8
     halo: int = 6
 
@@ -47,13 +54,31 @@ def auto_tile(height: int, width: int, spec: TileSpec | None = None) -> TileSpec
     return None if max(height, width) <= spec.size else spec
 
 
-def tile_starts(length: int, spec: TileSpec) -> list[int]:
-    """Tile origins along one axis of `length` latent pixels; the last tile ends at `length`."""
+def tile_spans(length: int, spec: TileSpec) -> list[tuple[int, int]]:
+    """Tiles [start, end) along one axis of `length` latent pixels: the fewest of at most
+    `spec.size` that overlap their neighbours by at least `spec.overlap`, all of one length,
+    spread evenly from 0 to `length`."""
     if length <= spec.size:
-        return [0]
-    stride = spec.size - spec.overlap
-    starts = list(range(0, length - spec.size, stride))
-    return starts + [length - spec.size]
+        return [(0, length)]
+    n = math.ceil((length - spec.overlap) / (spec.size - spec.overlap))
+    size = math.ceil((length + (n - 1) * spec.overlap) / n)  # <= spec.size
+    starts = [round(i * (length - size) / (n - 1)) for i in range(n)]
+    return [(s, s + size) for s in starts]
+
+
+def tile_starts(length: int, spec: TileSpec) -> list[int]:
+    """Tile origins along one axis (see `tile_spans`)."""
+    return [s for s, _ in tile_spans(length, spec)]
+
+
+def tiled_length(length: int, spec: TileSpec | None) -> int:
+    """Latent pixels along one axis that the tiles read, halos included (the compute and the
+    causal state scale with its square)."""
+    if spec is None:
+        return length
+    return sum(
+        min(length, e + spec.halo) - max(0, s - spec.halo) for s, e in tile_spans(length, spec)
+    )
 
 
 def ramp(n: int, start: int, stop: int, length: int, overlap: int) -> torch.Tensor:
@@ -77,28 +102,26 @@ def _tiled(
     caches: dict[tuple[int, int], Cache],
     spec: TileSpec | None,
     *,
-    grid: tuple[int, int],
     in_scale: int,
     out_scale: int,
 ) -> torch.Tensor:
     """Apply `fn` to one time chunk `x` (B, C, t, H, W), tile by tile (or whole if no spec)."""
-    gh, gw = grid  # latent grid size
+    gh, gw = x.shape[-2] // in_scale, x.shape[-1] // in_scale  # latent grid size
     if spec is None or (gh <= spec.size and gw <= spec.size):
         return fn(x, caches.setdefault((0, 0), {}))
     out = weight = None
-    for r0 in tile_starts(gh, spec):
-        for c0 in tile_starts(gw, spec):
-            r1, c1 = min(r0 + spec.size, gh), min(c0 + spec.size, gw)
+    for r0, r1 in tile_spans(gh, spec):
+        for c0, c1 in tile_spans(gw, spec):
             # read the tile plus its halo (clipped to the frame), keep only the tile's output
             h0, h1 = max(0, r0 - spec.halo), min(gh, r1 + spec.halo)
             w0, w1 = max(0, c0 - spec.halo), min(gw, c1 + spec.halo)
             xt = x[..., h0 * in_scale : h1 * in_scale, w0 * in_scale : w1 * in_scale]
-            y = fn(xt, caches.setdefault((r0, c0), {})).float()  # (B, C', t', h+halo, w+halo)
+            y = fn(xt, caches.setdefault((r0, c0), {}))  # (B, C', t', h+halo, w+halo)
             y = y[
                 ...,
                 (r0 - h0) * out_scale : (r1 - h0) * out_scale,
                 (c0 - w0) * out_scale : (c1 - w0) * out_scale,
-            ]  # (B, C', t', h, w)
+            ].float()  # (B, C', t', h, w)
             if out is None:
                 b, c, t = y.shape[:3]
                 out = y.new_zeros(b, c, t, gh * out_scale, gw * out_scale)
@@ -111,24 +134,40 @@ def _tiled(
             cols = slice(c0 * out_scale, c1 * out_scale)
             out[..., rows, cols] += y * w
             weight[..., rows, cols] += w
-    return out / weight
+            del y
+    return out.div_(weight)
+
+
+def time_chunks(parts: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
+    """Re-cut a stream of (B, C, t, H, W) parts along time into [frame 0], then `size` frames
+    at a time (the last as long as what is left), holding at most one chunk plus one part."""
+    if size < 1:
+        raise ValueError(f"chunk size must be >= 1, got {size}")
+    held: list[torch.Tensor] = []  # parts (or their tails) not yet yielded
+    count, want = 0, 1  # frames held; frames the next chunk needs (frame 0 comes alone)
+    for part in parts:
+        while part.shape[2]:
+            take = min(want - count, part.shape[2])
+            held.append(part[:, :, :take])
+            count, part = count + take, part[:, :, take:]
+            if count == want:
+                yield held[0] if len(held) == 1 else torch.cat(held, dim=2)
+                held, count, want = [], 0, size
+    if held:
+        yield torch.cat(held, dim=2)
 
 
 def stream(
     fn: StreamFn,
-    x: torch.Tensor,
+    chunks: Iterable[torch.Tensor],
     *,
-    chunk: int,
     tile: TileSpec | None,
-    grid: tuple[int, int],
     in_scale: int,
     out_scale: int,
 ) -> Iterator[torch.Tensor]:
-    """Yield `fn` over `x` (B, C, T, H, W) chunk by chunk in time: frame 0 alone, then `chunk`
-    frames at a time; each output chunk is complete (all tiles blended) when yielded."""
+    """Yield `fn` over a clip that arrives as time `chunks` (B, C, t, H, W): frame 0 alone, then
+    chunks the causal layers accept (`time_chunks`); each output chunk is complete (all tiles
+    blended) when yielded, and only the causal caches outlive it."""
     caches: dict[tuple[int, int], Cache] = {}
-    bounds = [(0, 1)] + [(s, min(s + chunk, x.shape[2])) for s in range(1, x.shape[2], chunk)]
-    for t0, t1 in bounds:
-        yield _tiled(
-            fn, x[:, :, t0:t1], caches, tile, grid=grid, in_scale=in_scale, out_scale=out_scale
-        )
+    for x in chunks:
+        yield _tiled(fn, x, caches, tile, in_scale=in_scale, out_scale=out_scale)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ from chronotope.autoencoder.layers import CausalConv3d, TemporalDown, TemporalUp
 from chronotope.autoencoder.networks import Decoder, Encoder
 from chronotope.autoencoder.presets import get_preset
 from chronotope.autoencoder.sizes import check_video_size, latent_size
-from chronotope.autoencoder.streaming import TileSpec, stream
+from chronotope.autoencoder.streaming import TileSpec, stream, time_chunks
 from chronotope.errors import UsageError
 from chronotope.utils.weights import SafetensorsOnly
 
@@ -148,29 +148,71 @@ class CausalVAE(SafetensorsOnly, ModelMixin, ConfigMixin):
         z = self.sample(mean, logvar) if sample_posterior else mean
         return self.decoder(z), mean, logvar
 
-    # ---- memory-bounded passes ----
+    # ---- memory-bounded passes (streaming.py) ----
+
+    def encode_stream(
+        self,
+        chunks: Iterable[torch.Tensor],
+        *,
+        chunk_frames: int | None = None,
+        tile: TileSpec | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Encode a clip that arrives in time parts (B,3,t,H,W), in any cut: yield the posterior
+        (mean, logvar) for latent frame 0, then per `chunk_frames` frames (a multiple of ft;
+        default 2*ft). The clip must end on 1 + k*ft frames. Peak memory is one chunk through one
+        tile plus the causal state, whatever the clip's length."""
+        ft, fs = self.config.temporal_factor, self.config.spatial_factor
+        chunk = chunk_frames or 2 * ft
+        if chunk % ft:
+            raise UsageError(f"chunk_frames must be a multiple of {ft}, got {chunk}")
+        for x in stream(
+            self.encoder,
+            self._checked_parts(time_chunks(chunks, chunk)),
+            tile=tile,
+            in_scale=fs,
+            out_scale=1,
+        ):
+            yield self._moments(x)
+
+    def _checked_parts(self, parts: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        ft = self.config.temporal_factor
+        for i, x in enumerate(parts):
+            if x.ndim != 5 or x.shape[1] != 3:
+                raise UsageError(f"video must be (B, 3, T, H, W), got {tuple(x.shape)}")
+            if i == 0:
+                self.check_size(1, *x.shape[3:])
+            elif x.shape[2] % ft:
+                raise UsageError(
+                    f"video must have 1 + k*{ft} frames; it ended {x.shape[2] % ft} frame(s) over"
+                )
+            yield x
 
     def encode_chunked(
         self, video: torch.Tensor, *, chunk_frames: int | None = None, tile: TileSpec | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode` in time chunks of `chunk_frames` (a multiple of ft; default 4*ft) and optional
+        """`encode` in time chunks of `chunk_frames` (a multiple of ft; default 2*ft) and optional
         spatial tiles; equals `encode` up to float rounding (exactly without tiles)."""
         self._check_video(video)
-        ft, fs = self.config.temporal_factor, self.config.spatial_factor
-        chunk = chunk_frames or 4 * ft
-        if chunk % ft:
-            raise UsageError(f"chunk_frames must be a multiple of {ft}, got {chunk}")
-        grid = (video.shape[3] // fs, video.shape[4] // fs)
-        parts = stream(
-            lambda x, cache: self.encoder(x, cache),
-            video,
-            chunk=chunk,
+        parts = list(self.encode_stream([video], chunk_frames=chunk_frames, tile=tile))
+        return tuple(torch.cat(p, dim=2) for p in zip(*parts))  # (mean, logvar)
+
+    def decode_stream(
+        self,
+        chunks: Iterable[torch.Tensor],
+        *,
+        chunk_latent_frames: int = 2,
+        tile: TileSpec | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Decode a latent that arrives in time parts (B,C,t',H',W') (e.g. from `encode_stream`):
+        yield (B,3,1,H,W) for frame 0, then (B,3,<=n*ft,H,W) per `chunk_latent_frames` latent
+        frames; peak memory is one chunk through one tile plus the causal state."""
+        yield from stream(
+            self.decoder,
+            time_chunks(chunks, chunk_latent_frames),
             tile=tile,
-            grid=grid,
-            in_scale=fs,
-            out_scale=1,
+            in_scale=1,
+            out_scale=self.config.spatial_factor,
         )
-        return self._moments(torch.cat(list(parts), dim=2))
 
     def decode_iter(
         self, z: torch.Tensor, *, chunk_latent_frames: int = 2, tile: TileSpec | None = None
@@ -178,15 +220,7 @@ class CausalVAE(SafetensorsOnly, ModelMixin, ConfigMixin):
         """Yield the decoded clip in order: (B,3,1,H,W) for frame 0, then (B,3,<=n*ft,H,W) per
         `chunk_latent_frames` latent frames; peak memory is one chunk, whatever the length."""
         self._check_latent(z)
-        yield from stream(
-            lambda x, cache: self.decoder(x, cache),
-            z,
-            chunk=chunk_latent_frames,
-            tile=tile,
-            grid=(z.shape[3], z.shape[4]),
-            in_scale=1,
-            out_scale=self.config.spatial_factor,
-        )
+        yield from self.decode_stream([z], chunk_latent_frames=chunk_latent_frames, tile=tile)
 
     def decode_chunked(
         self, z: torch.Tensor, *, chunk_latent_frames: int = 2, tile: TileSpec | None = None

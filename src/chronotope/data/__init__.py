@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "Video": "video_io",
+    "VideoFrames": "video_io",
     "read_video": "video_io",
     "write_video": "video_io",
     "VideoWriter": "video_io",
@@ -43,6 +44,7 @@ __all__ = [
     "ScanFailure",
     "ScanResult",
     "Video",
+    "VideoFrames",
     "VideoInfo",
     "WorldStream",
     "fit_frames",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from chronotope.data.sizes import native_size, valid_num_frames
     from chronotope.data.video_io import (
         Video,
+        VideoFrames,
         VideoWriter,  # noqa: F401
         read_video,
         to_tensor,

@@ -82,26 +82,71 @@ def read_video(
     max_frames: int | None = None,
 ) -> Video:
     """Read frames from `start` seconds: exactly `num_frames` (error if the clip is shorter),
-    at most `max_frames`, or all that remain; at native fps or resampled to `fps`."""
-    path = Path(path)
-    limit = _check_read_args(fps, start, num_frames, max_frames)
-    check_regular_file(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        frames, native_fps = _read_pillow(path, fps=fps, start=start, limit=limit)
-    else:
-        frames, native_fps = _read_av(path, fps=fps, start=start, limit=limit)
-    if not frames and start == 0:
-        raise CorruptFileError(f"{path}: no decodable frames")
-    if not frames:
-        raise UsageError(f"{path}: start={start}s is past the end of the clip", param="start")
-    if num_frames is not None and len(frames) < num_frames:
-        raise UsageError(
-            f"{path}: only {len(frames)} frames from start={start}s; num_frames must be in "
-            f"[1, {len(frames)}]",
-            param="num_frames",
+    at most `max_frames`, or all that remain; at native fps or resampled to `fps`. All of them
+    at once: to hold one at a time, iterate `VideoFrames`."""
+    frames = VideoFrames(path, fps=fps, start=start, num_frames=num_frames, max_frames=max_frames)
+    return Video(frames=np.stack(list(frames)), fps=frames.fps)
+
+
+class VideoFrames:
+    """A clip decoded as it is iterated: uint8 (H,W,3) frames one at a time (memory: one frame
+    and the decoder's own few, whatever the clip's length), with `read_video`'s arguments and
+    checks. `fps` (0 for a still image) is known before anything is decoded; an error found
+    while decoding (no frame at all, fewer than `num_frames`) is raised when iteration ends."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        fps: float | None = None,
+        start: float = 0.0,
+        num_frames: int | None = None,
+        max_frames: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.limit = _check_read_args(fps, start, num_frames, max_frames)
+        check_regular_file(self.path)
+        self.start, self.num_frames, self.target_fps = start, num_frames, fps
+        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
+        self.native_fps = (
+            _native_fps_pillow(self.path) if self.is_image else _native_fps_av(self.path)
         )
-    out_fps = float(fps) if fps is not None else float(native_fps)
-    return Video(frames=np.stack(frames), fps=out_fps)
+        self.fps = float(fps) if fps is not None else float(self.native_fps)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        args = dict(fps=self.target_fps, start=self.start, limit=self.limit)
+        frames = _iter_pillow(self.path, **args) if self.is_image else _iter_av(self.path, **args)
+        count = 0
+        for frame in frames:
+            count += 1
+            yield frame
+        self._check_count(count)
+
+    def chunks(self, size: int, *, first: int = 1) -> Iterator[np.ndarray]:
+        """uint8 (t,H,W,3) groups of frames: `first` frames, then `size` at a time (the last
+        group as long as what is left), e.g. the time chunks a causal VAE takes."""
+        group: list[np.ndarray] = []
+        want = first
+        for frame in self:
+            group.append(frame)
+            if len(group) == want:
+                yield np.stack(group)
+                group, want = [], size
+        if group:
+            yield np.stack(group)
+
+    def _check_count(self, count: int) -> None:
+        path, start = self.path, self.start
+        if count == 0 and start == 0:
+            raise CorruptFileError(f"{path}: no decodable frames")
+        if count == 0:
+            raise UsageError(f"{path}: start={start}s is past the end of the clip", param="start")
+        if self.num_frames is not None and count < self.num_frames:
+            raise UsageError(
+                f"{path}: only {count} frames from start={start}s; num_frames must be in "
+                f"[1, {count}]",
+                param="num_frames",
+            )
 
 
 def _check_read_args(fps, start, num_frames, max_frames) -> int | None:
@@ -117,21 +162,27 @@ def _check_read_args(fps, start, num_frames, max_frames) -> int | None:
     return num_frames if num_frames is not None else max_frames
 
 
-def _read_av(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fraction]:
+def _native_fps_av(path: Path) -> Fraction:
     with open_container(path) as container:
         stream = container.streams.video[0]
         check_pixels(stream.codec_context.width, stream.codec_context.height, path)
-        stream.thread_type = "AUTO"  # frame + slice threads
         native = stream_fps(stream)
-        if native is None:
-            raise CorruptFileError(f"{path}: no frame rate")
+    if native is None:
+        raise CorruptFileError(f"{path}: no frame rate")
+    return native
+
+
+def _iter_av(path: Path, *, fps, start, limit) -> Iterator[np.ndarray]:
+    native = _native_fps_av(path)
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads
         try:
-            frames = _select(
+            yield from _select(
                 _decode_from(container, stream, start, native), fps, start, limit, 1 / native
             )
         except av.FFmpegError as e:
             raise CorruptFileError(f"{path}: decode failed ({e})") from None
-    return frames, native
 
 
 def _decode_from(container, stream, start: float, native: Fraction) -> Iterator[_Frame]:
@@ -147,7 +198,15 @@ def _decode_from(container, stream, start: float, native: Fraction) -> Iterator[
         yield _Frame(Fraction(time), frame)
 
 
-def _read_pillow(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fraction]:
+def _native_fps_pillow(path: Path) -> Fraction:
+    with open_image(path) as image:
+        if getattr(image, "n_frames", 1) <= 1:
+            return Fraction(0)
+        durations = image_durations(image, path)
+    return len(durations) / sum(durations)
+
+
+def _iter_pillow(path: Path, *, fps, start, limit) -> Iterator[np.ndarray]:
     with open_image(path) as image:
         n = getattr(image, "n_frames", 1)
         if n <= 1:
@@ -157,11 +216,12 @@ def _read_pillow(path: Path, *, fps, start, limit) -> tuple[list[np.ndarray], Fr
                 raise CorruptFileError(
                     f"{path}: image data is truncated or corrupt ({e})"
                 ) from None
-            return ([frame] if start == 0 else []), Fraction(0)
+            if start == 0:
+                yield frame
+            return
         durations = image_durations(image, path)
         native = len(durations) / sum(durations)
-        frames = _select(_pillow_frames(image, durations, path), fps, start, limit, 1 / native)
-    return frames, native
+        yield from _select(_pillow_frames(image, durations, path), fps, start, limit, 1 / native)
 
 
 def _pillow_frames(image: Image.Image, durations: list[float], path: Path) -> Iterator[_Frame]:
@@ -177,35 +237,37 @@ def _pillow_frames(image: Image.Image, durations: list[float], path: Path) -> It
 
 def _select(
     frames: Iterable[_Frame], fps, start: float, limit: int | None, frame_time: Fraction
-) -> list[np.ndarray]:
+) -> Iterator[np.ndarray]:
     """Pick frames from a time-ordered stream; stop pulling frames once `limit` are picked."""
     start = Fraction(start)
-    out: list[np.ndarray] = []
+    count = 0
     if fps is None:
         # native rate: every frame from the one nearest `start` on
         for frame in frames:
             if frame.time >= start - frame_time / 2:
-                out.append(frame.array())
-                if len(out) == limit:
-                    break
-        return out
+                yield frame.array()
+                count += 1
+                if count == limit:
+                    return
+        return
     step = 1 / Fraction(fps).limit_denominator(1_000_000)
     target, prev = start, None
     for frame in frames:
         while target <= frame.time:  # `frame` is the first at/after target: it or prev is nearest
             near_prev = prev is not None and target - prev.time <= frame.time - target
-            out.append((prev if near_prev else frame).array())
-            if len(out) == limit:
-                return out
-            target = start + len(out) * step
+            yield (prev if near_prev else frame).array()
+            count += 1
+            if count == limit:
+                return
+            target = start + count * step
         prev = frame
     # the last frame covers [its time, its time + one frame): targets inside it still pick it
     while prev is not None and target < prev.time + frame_time:
-        out.append(prev.array())
-        if len(out) == limit:
-            break
-        target = start + len(out) * step
-    return out
+        yield prev.array()
+        count += 1
+        if count == limit:
+            return
+        target = start + count * step
 
 
 # ---------------------------------------------------------------- writing
