@@ -125,7 +125,7 @@ class ClipReader:
     def read(self, entry: ClipEntry) -> Sample:
         """The clip as a training `Sample`; `SkippedClip` if unreadable or too short."""
         ft = self.temporal_factor
-        max_frames = max(1, math.floor(self.max_seconds * self.fps + 1e-6))
+        max_frames = 1 + math.floor(self.max_seconds * self.fps + 1e-6)  # as the world's
         try:
             video = read_video(entry.path, fps=self.fps, max_frames=max_frames)
         except ChronotopeError as e:  # CorruptFileError, or a UsageError naming the file

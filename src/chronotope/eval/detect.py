@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chronotope.eval.concepts import NEW_COLORS
 from chronotope.world import BACKGROUNDS, COLORS, SCENERY
 
 COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
-_OBJECT_RGB = np.asarray([COLORS[c] for c in COLOR_NAMES], dtype=np.float32)  # (K, 3)
+# the world's colors, then the new concepts' (eval/concepts.py): looked for only when asked
+NEW_COLOR_NAMES: tuple[str, ...] = COLOR_NAMES + tuple(NEW_COLORS)
+_PALETTE = {**COLORS, **NEW_COLORS}
 
 
 def _distractor_rgb() -> np.ndarray:
@@ -48,12 +51,28 @@ SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
     "square": (0.0, 0.290),
     "triangle": (0.547, 0.008),
 }
+# the new concepts' shape (eval/concepts.py), measured as above on its clips (a test keeps it)
+NEW_SHAPE_PROTOTYPES: dict[str, tuple[float, float]] = {
+    **SHAPE_PROTOTYPES,
+    "diamond": (0.0, -0.288),
+}
 
 
 @dataclass(frozen=True)
 class DetectConfig:
     tolerance: float = 80.0  # max RGB distance to the exact vocabulary color
     min_area: int = 8  # components smaller than this (pixels) are noise
+    # also look for the new concepts' colors and shapes (eval/concepts.py: a LoRA adapter's
+    # lesson); off, nothing the world's eval measures changes
+    new_concepts: bool = False
+
+    @property
+    def colors(self) -> tuple[str, ...]:
+        return NEW_COLOR_NAMES if self.new_concepts else COLOR_NAMES
+
+    @property
+    def prototypes(self) -> dict[str, tuple[float, float]]:
+        return NEW_SHAPE_PROTOTYPES if self.new_concepts else SHAPE_PROTOTYPES
 
 
 @dataclass(frozen=True)
@@ -80,10 +99,15 @@ class Detection:
         }
 
 
-def color_map(frames: np.ndarray, tolerance: float = DetectConfig.tolerance) -> np.ndarray:
-    """(T,H,W,3) uint8 -> (T,H,W) int8: 1 + index into COLOR_NAMES, 0 for no object color."""
+def color_map(
+    frames: np.ndarray,
+    tolerance: float = DetectConfig.tolerance,
+    colors: tuple[str, ...] = COLOR_NAMES,
+) -> np.ndarray:
+    """(T,H,W,3) uint8 -> (T,H,W) int8: 1 + index into `colors`, 0 for no object color."""
+    palette = np.asarray([_PALETTE[c] for c in colors], dtype=np.float32)  # (K, 3)
     x = frames.astype(np.float32)[..., None, :]  # (T,H,W,1,3)
-    d_obj = np.sqrt(((x - _OBJECT_RGB) ** 2).sum(-1))  # (T,H,W,K)
+    d_obj = np.sqrt(((x - palette) ** 2).sum(-1))  # (T,H,W,K)
     d_bg = np.sqrt(((x - _DISTRACTOR_RGB) ** 2).sum(-1)).min(-1)  # (T,H,W)
     best = d_obj.argmin(-1)
     d_best = np.take_along_axis(d_obj, best[..., None], -1)[..., 0]
@@ -136,10 +160,13 @@ def _shape_distances(h: np.ndarray, protos: np.ndarray, names: list[str]) -> np.
     return np.asarray(out)
 
 
-def classify_shape(harmonics: tuple[float, float]) -> str:
+def classify_shape(
+    harmonics: tuple[float, float],
+    prototypes: dict[str, tuple[float, float]] = SHAPE_PROTOTYPES,
+) -> str:
     """The nearest shape in (h3, h4) space, or "none" (see above)."""
-    names = list(SHAPE_PROTOTYPES)
-    protos = np.asarray([SHAPE_PROTOTYPES[s] for s in names])
+    names = list(prototypes)
+    protos = np.asarray([prototypes[s] for s in names])
     dist = _shape_distances(np.asarray(harmonics, np.float64), protos, names)
     k = int(dist.argmin())
     apart = np.sqrt(((protos - protos[k]) ** 2).sum(-1))
@@ -168,7 +195,7 @@ def detect(frames: np.ndarray, cfg: DetectConfig | None = None) -> list[list[Det
         frames = frames[None]
     t, h, w, _ = frames.shape
     out: list[list[Detection]] = [[] for _ in range(t)]
-    cmap = color_map(frames, cfg.tolerance)
+    cmap = color_map(frames, cfg.tolerance, cfg.colors)
     labels = label_components(cmap).reshape(-1)
     pix = np.flatnonzero(labels >= 0)
     if not len(pix):
@@ -193,8 +220,8 @@ def detect(frames: np.ndarray, cfg: DetectConfig | None = None) -> list[list[Det
         out[int(ids[k] // (h * w))].append(
             Detection(
                 frame=int(ids[k] // (h * w)),
-                color=COLOR_NAMES[int(colors[k])],
-                shape=classify_shape(feats),
+                color=cfg.colors[int(colors[k])],
+                shape=classify_shape(feats, cfg.prototypes),
                 center=(float(cx[k]), float(cy[k])),
                 area=int(area[k]),
                 bbox=(int(x0[k]), int(y0[k]), int(x1[k]), int(y1[k])),

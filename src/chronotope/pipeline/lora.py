@@ -27,6 +27,9 @@ from chronotope.utils.weights import PICKLE_SUFFIXES
 
 ADAPTER_FILE = "pytorch_lora_weights.safetensors"  # diffusers' LORA_WEIGHT_NAME_SAFE
 PREFIX = "transformer"
+# the content words of the adapter's training captions (pipeline/vocabulary.py): a loaded
+# adapter adds them to the model's vocabulary, so "pink" no longer warns once it is taught
+VOCABULARY_KEY = "chronotope_vocabulary"
 _KEY = re.compile(rf"^{PREFIX}\.(.+)\.lora_([AB])\.weight$")
 
 AdapterState = dict[str, torch.Tensor]
@@ -54,23 +57,38 @@ def adapter_file(path: str | os.PathLike) -> Path:
 
 def read_adapter(path: str | os.PathLike) -> tuple[AdapterState, dict | None]:
     """(tensors, peft config or None) of an adapter file or folder; never unpickles."""
-    from safetensors import safe_open
-
     file = adapter_file(path)
     state = load_safetensors(file)  # refuses a pickle (whatever its name), naming the file
+    raw = _file_metadata(file).get(LORA_ADAPTER_METADATA_KEY)
+    return state, json.loads(raw) if raw else None
+
+
+def adapter_vocabulary(path: str | os.PathLike) -> frozenset[str]:
+    """The words an adapter was taught (none when its file does not say)."""
+    raw = _file_metadata(adapter_file(path)).get(VOCABULARY_KEY)
+    return frozenset(json.loads(raw)) if raw else frozenset()
+
+
+def _file_metadata(file: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
     with safe_open(str(file), framework="pt") as f:
-        raw = (f.metadata() or {}).get(LORA_ADAPTER_METADATA_KEY)
-    metadata = json.loads(raw) if raw else None
-    return state, metadata
+        return f.metadata() or {}
 
 
-def write_adapter(folder: str | os.PathLike, state: AdapterState, config: dict) -> Path:
+def write_adapter(
+    folder: str | os.PathLike, state: AdapterState, config: dict,
+    vocabulary: frozenset[str] | None = None,
+) -> Path:  # fmt: skip
     """`folder/pytorch_lora_weights.safetensors` (written atomically), `state` keyed as in the
-    file (`transformer.` prefixed), `config` peft's LoraConfig fields (unprefixed)."""
+    file (`transformer.` prefixed), `config` peft's LoraConfig fields (unprefixed), and the
+    words of its training captions (`vocabulary`) if known."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     packed = {f"{PREFIX}.{k}": v for k, v in config.items()}
     meta = {"format": "pt", LORA_ADAPTER_METADATA_KEY: json.dumps(packed, sort_keys=True)}
+    if vocabulary:
+        meta[VOCABULARY_KEY] = json.dumps(sorted(vocabulary))
     path = folder / ADAPTER_FILE
     atomic_save_safetensors(state, path, metadata=meta)
     return path
@@ -103,11 +121,12 @@ def check_adapter(state: AdapterState, transformer: nn.Module, source: str) -> N
         if set(ab) != {"A", "B"} or ab["A"].ndim != 2 or ab["B"].ndim != 2:
             raise UsageError(f"{source}: {name} needs a 2-D lora_A and lora_B", param="lora")
         (rank, fan_in), (fan_out, rank_b) = ab["A"].shape, ab["B"].shape
-        if rank != rank_b or (fan_in, fan_out) != (base.in_features, base.out_features):
+        if rank != rank_b:
+            raise UsageError(f"{source}: {name} has lora_A of rank {rank}, lora_B {rank_b}")
+        if (fan_in, fan_out) != (base.in_features, base.out_features):
             raise UsageError(
                 f"{source} was made for another base: {name} is {base.in_features}->"
-                f"{base.out_features} here, the adapter's is {fan_in}->{fan_out} (rank "
-                f"{rank}/{rank_b})",
+                f"{base.out_features} here, the adapter's is {fan_in}->{fan_out}",
                 param="lora",
             )
 
@@ -187,17 +206,37 @@ class LoraMixin(LoraBaseMixin):
         self.transformer.load_lora_adapter(
             state, prefix=PREFIX, adapter_name=adapter_name, metadata=metadata, _pipeline=self
         )
+        if not isinstance(source, dict):
+            self._learn_words(adapter_vocabulary(source))
         return adapter_name
+
+    def _learn_words(self, words: frozenset[str]) -> None:
+        """The model's declared vocabulary (`pipe.vocabulary`) grows by an adapter's words
+        while adapters are loaded; `unload_lora_weights` restores it."""
+        known = getattr(self, "_vocabulary", None)
+        if known is None or not words:
+            return
+        if getattr(self, "_vocabulary_without_lora", None) is None:
+            self._vocabulary_without_lora = known
+        self._vocabulary = known | words
+
+    def unload_lora_weights(self) -> None:
+        super().unload_lora_weights()
+        if getattr(self, "_vocabulary_without_lora", None) is not None:
+            self._vocabulary, self._vocabulary_without_lora = self._vocabulary_without_lora, None
 
     @classmethod
     def save_lora_weights(
         cls, save_directory: str | os.PathLike, transformer_lora_layers: AdapterState,
         transformer_lora_adapter_metadata: dict | None = None,
+        vocabulary: frozenset[str] | None = None,
     ) -> Path:  # fmt: skip
         """Write `transformer_lora_layers` (unprefixed peft keys: `get_peft_model_state_dict`
-        of the DiT) as `save_directory/pytorch_lora_weights.safetensors`."""
+        of the DiT) as `save_directory/pytorch_lora_weights.safetensors`; `vocabulary`: the
+        content words of its training captions."""
         state = {f"{PREFIX}.{k}": v for k, v in transformer_lora_layers.items()}
-        return write_adapter(save_directory, state, transformer_lora_adapter_metadata or {})
+        config = transformer_lora_adapter_metadata or {}
+        return write_adapter(save_directory, state, config, vocabulary)
 
     def fuse_lora(
         self, components: list[str] | None = None, lora_scale: float = 1.0,

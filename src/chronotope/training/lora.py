@@ -43,8 +43,13 @@ def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.to(ADAPTER_DTYPE) for k, v in get_peft_model_state_dict(model).items()}
 
 
-def save_adapter(folder: str | os.PathLike, model: nn.Module, rank: int) -> Path:
-    """`folder/pytorch_lora_weights.safetensors` of `model`'s adapter; returns the file."""
+def save_adapter(
+    folder: str | os.PathLike, model: nn.Module, rank: int, captions: list[str] | None = None
+) -> Path:
+    """`folder/pytorch_lora_weights.safetensors` of `model`'s adapter, with the content words
+    of its training `captions` (what `pipe.vocabulary` learns on loading); returns the file."""
     from chronotope.pipeline.lora import LoraMixin
+    from chronotope.pipeline.vocabulary import vocabulary_of
 
-    return LoraMixin.save_lora_weights(folder, adapter_state(model), lora_config(rank))
+    words = vocabulary_of(captions) if captions else None
+    return LoraMixin.save_lora_weights(folder, adapter_state(model), lora_config(rank), words)

@@ -203,6 +203,10 @@ class ClipPool:
             raise UsageError(f"--data {self.report()}: no clip to train on", param="data")
         return self.good
 
+    def captions(self) -> list[str]:
+        """The captions of the clips that train."""
+        return [self.entries[i].text for i in self.prepare(progress=False)]
+
     def report(self) -> str:
         """One line: clips found, ok, and skipped by reason (as `data scan` counts them)."""
         from chronotope.data.captioned import NO_CAPTION

@@ -423,7 +423,8 @@ class Trainer:
         model = self.ema_model()
         if model is not None:
             if self.cfg.lora:
-                save_adapter(final, model, self.cfg.lora)
+                captions = getattr(self.packer.stream_factory, "captions", None)
+                save_adapter(final, model, self.cfg.lora, captions() if captions else None)
             else:
                 model.save_pretrained(final / "transformer", safe_serialization=True)
             if self.codec.vae is not None and not self.cfg.lora:
