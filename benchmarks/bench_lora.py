@@ -122,7 +122,9 @@ def render(args: argparse.Namespace) -> None:
 def train_command(args: argparse.Namespace, out: Path, *, lora: int, minutes=None, steps=None):
     cmd = [sys.executable, "-m", "chronotope.cli.main", "train", "--init", "bundled"]
     cmd += ["--data", str(Path(args.out) / "clips"), "--out", str(out), "--no-progress"]
-    cmd += ["--ranks", str(args.ranks), "--lr", f"{args.lr:g}"]
+    cmd += ["--ranks", str(args.ranks)]
+    if args.lr is not None:
+        cmd += ["--lr", f"{args.lr:g}"]
     if lora:
         cmd += ["--lora", str(lora)]
     if minutes is not None:
@@ -292,7 +294,7 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=200, help="clips rendered (at most 200)")
     p.add_argument("--world-share", type=float, default=0.2, help="share of world clips")
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, help="default: the lora preset's")
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--ranks", type=int, default=2, help="training processes (one per core)")
     p.add_argument("--prompts", type=int, default=36, help="eval prompts per set (judge)")

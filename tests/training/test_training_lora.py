@@ -152,3 +152,16 @@ def test_lora_needs_a_trained_dit(capsys):
     assert main(["train", "--preset", "test", "--lora", "4"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--lora" in err and "--init" in err
+
+
+def test_the_lora_flag_starts_from_the_lora_preset():
+    from chronotope.cli.main import build_parser
+    from chronotope.cli.train import config_from_args
+
+    cfg = config_from_args(build_parser().parse_args(["train", "--lora", "4"]))
+    assert (cfg.lora, cfg.init, cfg.lr) == (4, "bundled", get_preset("lora").lr)
+    plain = config_from_args(build_parser().parse_args(["train"]))
+    assert plain == get_preset("world-tiny")
+    tiny = config_from_args(build_parser().parse_args(["train", "--preset", "world-tiny",
+                                                       "--init", "bundled", "--lora", "2"]))  # fmt: skip
+    assert tiny == get_preset("world-tiny").override(init="bundled", lora=2)

@@ -125,7 +125,11 @@ def register(subparsers) -> None:
         description="Train the DiT. Start from --preset; every other flag overrides one field of "
         "it. A run resumes from the newest complete checkpoint in --out.",
     )
-    p.add_argument("--preset", default="world-tiny", choices=sorted(TRAIN_PRESETS))
+    p.add_argument(
+        "--preset",
+        choices=sorted(TRAIN_PRESETS),
+        help="the settings every other flag overrides (default: world-tiny, or lora with --lora)",
+    )
     par = p.add_argument_group(
         "parallel training",
         "Under torchrun (WORLD_SIZE > 1) the ranks split each step's global batch of "
@@ -173,9 +177,9 @@ def _add_nested(p: argparse.ArgumentParser, name: str, base) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The preset with every flag given on the command line applied (nothing else)."""
-    cfg = get_preset(args.preset)
     skip = ("preset", "func", "command", "prepare_shard")
     given = {k: v for k, v in vars(args).items() if k not in skip}
+    cfg = get_preset(args.preset or ("lora" if given.get("lora") else "world-tiny"))
     top = {k: v for k, v in given.items() if "." not in k}
     for field in _NESTED:
         sub = {k.split(".", 1)[1]: v for k, v in given.items() if k.startswith(f"{field}.")}

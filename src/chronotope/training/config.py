@@ -224,6 +224,22 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "world-small": TrainConfig(
         model="world-small", token_budget=4096, lr=2e-4, ema_decay=0.9995, out="runs/world-small"
     ),
+    # lora (issue 40): a rank-8 adapter on the bundled DiT from one's own clips (`--data`), what
+    # `train --lora` starts from. lr 1e-3: B starts at zero and the adapter is small, so it takes
+    # larger steps than the full model's 4e-4; a short warmup and an EMA over ~100 steps suit a
+    # run of hundreds of steps; wsd cools a `--minutes` run down by its wall time
+    "lora": TrainConfig(
+        init="bundled",
+        lora=8,
+        lr=1e-3,
+        warmup_steps=30,
+        lr_schedule="wsd",
+        ema_decay=0.99,
+        steps=3000,
+        sample_every=0,
+        checkpoint_every=100,
+        out="runs/lora",
+    ),
     # tests and smoke runs: pixel space, 16x16 px (the world's smallest), a 2-block model
     "test": TrainConfig(
         model="world-tiny",
