@@ -1,21 +1,12 @@
-"""A deterministic engine and server launchers for the serve tests (no model, numpy only).
-
-Also a script: `python serve_fakes.py --data-dir D --port P` runs a real server process
-with the fake engine (the SIGKILL/restart test needs a process it can kill).
-"""
+"""A deterministic engine (no model, numpy only) and an in-thread server for the serve tests."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -113,45 +104,3 @@ def server_in_thread(config, engine):
         server.should_exit = True
         thread.join(15)
         sock.close()
-
-
-def start_server_process(data_dir: Path, *, step_sleep: float = 0.05, steps: int = 8):
-    """A real `serve` process with the fake engine; returns (Popen, base URL) once it answers."""
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--data-dir", str(data_dir), "--port", str(port),
-         "--step-sleep", str(step_sleep), "--steps", str(steps)],
-        env={**os.environ, "CHRONOTOPE_API_KEY": ""},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            httpx.get(url + "/v1/videos", timeout=1.0)
-            return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server process did not answer in 30 s")
-
-
-def main() -> None:
-    from chronotope.serve import ServeConfig, run_server
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", type=Path, required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--step-sleep", type=float, default=0.05)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--max-queue", type=int, default=16)
-    a = p.parse_args()
-    config = ServeConfig(port=a.port, data_dir=a.data_dir, max_queue=a.max_queue)
-    run_server(config, FakeEngine(steps=a.steps, step_sleep=a.step_sleep), log_level="warning")
-
-
-if __name__ == "__main__":
-    main()
