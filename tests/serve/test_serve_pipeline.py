@@ -68,7 +68,7 @@ def test_huge_seconds_are_refused_at_submit_not_run_forever(tmp_path):
         assert r.json()["data"] == []  # nothing was queued
 
 
-def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
+def test_uploaded_clip_of_odd_size_is_edited_at_the_models_scale(tmp_path):
     rng = np.random.default_rng(0)
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as c:  # 175x143: odd sides need 4:4:4 in H.264
@@ -82,11 +82,14 @@ def test_uploaded_clip_of_odd_size_is_edited_at_its_size_on_the_grid(tmp_path):
     with server_in_thread(ServeConfig(data_dir=tmp_path), engine) as url:
         client = OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
         video = client.videos.edit(prompt="x", video=("clip.mp4", buf.getvalue(), "video/mp4"))
-        assert video.size == "168x136"  # was a 400: "size 175x143 is not a multiple of 8"
+        # was a 400 ("size 175x143 is not a multiple of 8"), then its size on the grid
+        # (168x136); 3.5x the model's 112x64 pixels, it takes that scale at its aspect ratio
+        assert video.size == "96x80"
+        assert "size 96x80 chosen: the video is 175x143" in video.model_extra["warnings"][0]
         done = client.videos.poll(video.id, poll_interval_ms=100)
         assert done.status == "completed", done.error
         frames = frames_of(client.videos.download_content(video.id).content)
-        assert frames.shape == (5, 136, 168, 3)
+        assert frames.shape == (5, 80, 96, 3)
         assert done.seconds == "0.625"  # 5 frames at the pipeline's 8 fps
 
 

@@ -24,6 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=16, help="queued jobs before 429")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     p.add_argument(
+        "--time-limit",
+        type=float,
+        default=30.0,
+        metavar="MINUTES",
+        help="refuse (400) a request whose estimated time on this machine is longer "
+        "(default 30; 0: no limit)",
+    )
+    p.add_argument(
         "--lora",
         action="append",
         default=[],
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         api_key=args.api_key,
         max_queue=args.max_queue,
+        time_limit_minutes=args.time_limit or None,
         lora=_adapters(args.lora),
     )
     engine = PipelineEngine.load(

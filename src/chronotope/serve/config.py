@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class ServeConfig:
     # a job keeps all its frames in memory and holds a worker: a longer output is refused with
     # 400 at submit time (the pipeline's check covers one sampling window, not the length)
     max_seconds: float = 60.0
+    # a request whose estimated time on this machine is longer is refused with 400 at submit
+    # time, naming the estimate (`pipeline.timing`); None: no limit
+    time_limit_minutes: float | None = 30.0
     # LoRA adapters served as models of their own: name -> (adapter path, weight); a request's
     # `model` field picks one, the base model's name none (`chronotope serve --lora NAME=PATH`)
     lora: dict[str, tuple[Path, float]] = field(default_factory=dict)
@@ -53,6 +57,9 @@ class ServeConfig:
                 raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
         if not self.max_seconds > 0:
             raise UsageError("max_seconds must be > 0", param="max_seconds")
+        limit = self.time_limit_minutes
+        if limit is not None and not (math.isfinite(limit) and limit > 0):
+            raise UsageError(f"time limit must be > 0 minutes, got {limit}", param="time_limit")
         if not 0.0 < self.remix_strength <= 1.0:
             raise UsageError("remix_strength must be in (0, 1]", param="remix_strength")
         for name in self.lora:

@@ -84,13 +84,50 @@ class PipelineEngine:
             width=request.width, height=request.height, num_frames=frames, kept_frames=frames
         )
 
+    def estimate_seconds(self, request: GenerationRequest, seconds: float) -> float:
+        """Seconds `request` would take here (`ChronotopePipeline.estimate`); `seconds` as in
+        `validate`. A given video counts by its length, not its pixels: an extension by the
+        context its windows pin, a restyle by `seconds` (its source's length)."""
+        video = request.video
+        if video is not None:
+            ctx = self.pipe.tasks.context_frames
+            n = ctx if request.extend else max(1, round(seconds * self.fps))
+            video = np.zeros((n, 16, 16, 3), np.uint8)  # a blank stand-in: only its length counts
+        image = None if request.image is None else np.zeros((16, 16, 3), np.uint8)
+        stand_in = dataclasses.replace(
+            request, video=video, image=image, fps=self.fps, steps=self.steps
+        )
+        return self.pipe.estimate(stand_in).total
+
+    def choose_size(self, width: int, height: int, name: str) -> tuple[int, int, str | None]:
+        """The output size for an input (`name`: image, video) of `width` x `height` when the
+        request gives none, by the library's rule (`tasks.sizes.condition_size`): its own on
+        the VAE's grid, or the model's scale at its aspect ratio with the line that says so."""
+        from chronotope.tasks import sizes
+
+        d = self.pipe.defaults
+        fit = sizes.condition_size(width, height, multiple=d.fs, grid=d.grid, pixels=d.scale)
+        if fit is None:
+            return d.width, d.height, None
+        w, h, scaled = fit
+        note = sizes.scale_message(name, (width, height), (w, h), d.scale) if scaled else None
+        return w, h, note
+
+    def prompt_warnings(self, prompt: str) -> list[str]:
+        """The line naming the prompt's words the model never learned, if any."""
+        from chronotope.pipeline.vocabulary import warn_unknown
+
+        return warn_unknown([prompt], self.pipe.vocabulary)
+
     def generate(
         self, request: GenerationRequest, progress: ProgressCallback, model: str | None = None
     ) -> tuple[np.ndarray, float]:
         request = dataclasses.replace(request, fps=self.fps, steps=self.steps)
         with self._lock, _checked_within(self.pipe, progress) as callback:
             self._use_adapter(model)
-            out = self.pipe.generate(request, callback=callback)
+            # prepared and run, not `generate`: what it tells is on the video object
+            # (`submit.py`), not Python warnings in the server's log
+            out = self.pipe.run(self.pipe.prepare(request), callback=callback)
         return np.asarray(out.frames, dtype=np.uint8), float(out.fps)
 
     def _use_adapter(self, model: str | None) -> None:

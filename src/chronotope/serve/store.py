@@ -34,10 +34,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_code TEXT,
     error_message TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    spec TEXT NOT NULL
+    spec TEXT NOT NULL,
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
+# Columns added after the first schema: (name, declaration) added to an older database as it
+# opens (a restarted server keeps its jobs and forgets nothing of the new ones).
+_ADDED = (("warnings", "TEXT NOT NULL DEFAULT '[]'"),)
+_JSON = ("spec", "warnings")  # columns stored as JSON text
 
 _COLUMNS = [
     "seq",
@@ -56,6 +61,7 @@ _COLUMNS = [
     "error_message",
     "attempts",
     "spec",
+    "warnings",
 ]
 
 
@@ -81,6 +87,9 @@ class Job:
     error_message: str | None = None
     attempts: int = 0
     seq: int | None = None
+    # what the request was told: a size chosen for its input, words the model never learned
+    # (not in OpenAI's video object: an extension field the web page shows)
+    warnings: list[str] = field(default_factory=list)
 
     def to_video(self) -> dict[str, Any]:
         """The `video` object of the OpenAI Videos API."""
@@ -101,12 +110,14 @@ class Job:
             "seconds": self.seconds,
             "size": self.size,
             "remixed_from_video_id": self.remixed_from_video_id,
+            "warnings": list(self.warnings),
         }
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
     d = dict(zip(_COLUMNS, row))
-    d["spec"] = json.loads(d["spec"])
+    for name in _JSON:
+        d[name] = json.loads(d[name])
     return Job(**d)
 
 
@@ -120,6 +131,14 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=FULL")  # a 200 OK means the job is on disk
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks (`_ADDED`), with their defaults."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, declaration in _ADDED:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -131,8 +150,9 @@ class JobStore:
 
     def insert(self, job: Job, *, max_queued: int | None = None) -> bool:
         """Insert `job`; False (nothing written) when `max_queued` jobs already wait."""
-        values = [getattr(job, c) for c in _COLUMNS[1:]]
-        values[-1] = json.dumps(job.spec)
+        values = [
+            json.dumps(getattr(job, c)) if c in _JSON else getattr(job, c) for c in _COLUMNS[1:]
+        ]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # the count and the insert are one step
             try:

@@ -138,6 +138,44 @@ def _validate(
         )
     request.check()  # UsageError -> 400 through the installed handler
     engine.validate(request, seconds)
+    _check_time(engine, request, config, seconds)
+
+
+def _check_time(
+    engine: Engine, request: GenerationRequest, config: ServeConfig, seconds: float
+) -> None:
+    """Refuse a request whose estimated time here is over the server's limit (an engine that
+    cannot estimate is not limited)."""
+    from chronotope.pipeline.timing import duration
+
+    limit, estimate = config.time_limit_minutes, getattr(engine, "estimate_seconds", None)
+    if limit is None or estimate is None:
+        return
+    expected = estimate(request, seconds)
+    if expected > limit * 60:
+        raise APIError(
+            400,
+            f"the video would take an estimated {duration(expected)} to make on this server, "
+            f"over its limit of {limit:g} min; ask for a smaller size or fewer seconds",
+            param="size", code="time_limit_exceeded",
+        )  # fmt: skip
+
+
+def _warnings(engine: Engine, prompt: str, *notes: str | None) -> list[str]:
+    """What the video object tells (`warnings`): a size chosen for its input, and the words
+    of its prompt the model never learned (an engine without a vocabulary names none)."""
+    unknown = getattr(engine, "prompt_warnings", None)
+    return [n for n in notes if n] + (unknown(prompt) if unknown is not None else [])
+
+
+def _input_size(engine: Engine, width: int, height: int, name: str):
+    """(w, h, note) of the output for an input of `width` x `height` when no size is given:
+    the engine's rule (its model's scale), else the input's own size on its grid."""
+    choose = getattr(engine, "choose_size", None)
+    if choose is not None:
+        return choose(width, height, name)
+    m = getattr(engine, "size_multiple", 1)
+    return max(m, width - width % m), max(m, height - height % m), None
 
 
 async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -> Draft:
@@ -149,28 +187,32 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
             param="model",
         )
     default_size = getattr(engine, "default_size", None) or config.default_size
-    size = text(fields, "size", default=default_size)
-    width, height = parse_size(size)
+    size = text(fields, "size")
+    width, height = parse_size(size or default_size)
     seconds = parse_seconds(text(fields, "seconds", default=config.default_seconds))
     image = await _reference_image(fields, config)
+    note = None
+    if image is not None and size is None:  # the image's size, or the model's scale at its aspect
+        width, height, note = _input_size(engine, image.shape[1], image.shape[0], "image")
     if image is not None:
         image = await run_in_threadpool(fit_frames, image, width, height)
     request = GenerationRequest(
         prompt=prompt, width=width, height=height, seconds=seconds, image=image,
         seed=parse_seed(fields),
     )  # fmt: skip
-    _validate(engine, request, config, seconds=seconds, total=seconds)
+    await run_in_threadpool(_validate, engine, request, config, seconds=seconds, total=seconds)
     job = Job(
         id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(seconds),
-        size=f"{width}x{height}", spec=_spec(request),
+        size=f"{width}x{height}", spec=_spec(request), warnings=_warnings(engine, prompt, note),
     )  # fmt: skip
     return Draft(job, request, image=image)
 
 
 async def _video_source(
     fields: Fields, *, store: JobStore, files: JobFiles, config: ServeConfig, engine: Engine
-) -> tuple[Path, int, int, float, str, list[Path]]:
-    """(file, width, height, seconds, model, temp files) of the `video` given by id or upload."""
+) -> tuple[Path, int, int, float, str, list[Path], str | None]:
+    """(file, width, height, seconds, model, temp files, the note of a size chosen for it) of
+    the `video` given by id (its size) or upload (its size, or the model's scale)."""
     ref = text(fields, "video[id]")
     file = upload(fields, "video")
     if (ref is None) == (file is None):
@@ -178,7 +220,7 @@ async def _video_source(
     if ref is not None:
         src = source_job(store, ref)
         w, h = parse_size(src.size)
-        return files.output(src.id, "video"), w, h, float(src.seconds), src.model, []
+        return files.output(src.id, "video"), w, h, float(src.seconds), src.model, [], None
     assert isinstance(file, UploadFile)
     fd, tmp_name = tempfile.mkstemp(suffix=".upload", dir=files.root)  # generated name
     tmp = Path(tmp_name)
@@ -194,10 +236,10 @@ async def _video_source(
         raise
     t, h, w, _ = frames.shape
     # an upload of any size (175x143 footage) is generated at its size rounded down to the
-    # engine's grid; the engine resizes the frames (a client cannot pick a size here)
-    m = getattr(engine, "size_multiple", 1)
-    w, h = max(m, w - w % m), max(m, h - h % m)
-    return tmp, w, h, t / fps, config.model_name, [tmp]
+    # engine's grid, or far from the model's scale (1280x720) at that scale; the engine resizes
+    # the frames (a client cannot pick a size here)
+    w, h, note = _input_size(engine, w, h, "video")
+    return tmp, w, h, t / fps, config.model_name, [tmp], note
 
 
 async def build_from_video(
@@ -207,6 +249,7 @@ async def build_from_video(
     """remix (source by path id), edit and extend (source by `video[id]` or upload): a
     restyle at the server's strength, or an extension forward by `seconds`."""
     prompt = require_prompt(fields, config)
+    note = None
     if video_id is not None:
         src = source_job(store, video_id)
         w, h = parse_size(src.size)
@@ -217,7 +260,7 @@ async def build_from_video(
             [],
         )
     else:
-        path, w, h, src_seconds, model, cleanup = await _video_source(
+        path, w, h, src_seconds, model, cleanup, note = await _video_source(
             fields, store=store, files=files, config=config, engine=engine
         )
     extend = task == "extend"
@@ -229,7 +272,9 @@ async def build_from_video(
         strength=None if extend else config.remix_strength,
     )  # the video is read when the job runs (`worker.build_request`)  # fmt: skip
     try:
-        _validate(engine, request, config, seconds=new_seconds, total=total)
+        await run_in_threadpool(
+            _validate, engine, request, config, seconds=new_seconds, total=total
+        )
     except Exception:
         for p in cleanup:
             p.unlink(missing_ok=True)
@@ -237,6 +282,7 @@ async def build_from_video(
     job = Job(
         id=new_video_id(), model=model, prompt=prompt, seconds=fmt_seconds(total),
         size=f"{w}x{h}", spec=_spec(request), remixed_from_video_id=video_id,
+        warnings=_warnings(engine, prompt, note),
     )  # fmt: skip
     return Draft(job, request, video_from=path, cleanup=cleanup)
 
