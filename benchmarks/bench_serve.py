@@ -1,11 +1,14 @@
-"""Load on `chronotope serve` (loopback only, bounded): concurrent clients create jobs and poll.
+"""Load on `chronotope serve` with the bundled model, on the loopback address.
 
-Reports jobs accepted / refused with 429, the latency of status calls while the worker is
-generating (p50/p95, against the same calls on an idle server), and the server's RSS: at
-baseline (model loaded, one job done), peak under load, and after the load has drained.
-The server is a subprocess running the real pipeline with tiny random weights.
+`--clients` clients (30) for `--duration` seconds (60): each creates a job, polls its status at
+the interval the server asks for (`openai-poll-after-ms`, as the SDK's `poll()` does) until it
+is done, and creates the next; a 429 is waited out for its `Retry-After`. After the load, every
+accepted job is polled to its end. Reports: jobs accepted / completed / refused with 429 (and
+whether each 429 carried `Retry-After`), the latency of status calls made while jobs were
+generating (p50 / p95 / max, and on the idle server), and the server's RSS at baseline (model
+loaded, one job done), at its peak, and once the queue has drained.
 
-    .venv/bin/python benchmarks/bench_serve.py [--clients 8] [--jobs-per-client 3]
+    .venv/bin/python benchmarks/bench_serve.py [--clients 30] [--duration 60] [--max-queue 16]
 """
 
 from __future__ import annotations
@@ -14,30 +17,21 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "serve.json"
-
-
-def tiny_engine(steps: int):
-    from chronotope.pipeline import ChronotopePipeline
-    from chronotope.serve import PipelineEngine
-
-    pipe = ChronotopePipeline.from_random(seed=0, fps=8.0, seconds=2.0, steps=steps)
-    return PipelineEngine(pipe)
-
-
-def serve_main(args: argparse.Namespace) -> None:
-    from chronotope.serve import ServeConfig, run_server
-
-    config = ServeConfig(port=args.port, data_dir=args.data_dir, max_queue=args.max_queue)
-    run_server(config, tiny_engine(args.steps), log_level="warning")
+PROMPTS = (  # training captions of the world (world.captions.TRAINING)
+    "a red circle moves right",
+    "a blue square moves left",
+    "a green circle moves up",
+    "a yellow square moves down",
+)
 
 
 def rss_mib(pid: int) -> float:
@@ -54,38 +48,88 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-def run_job(http, url: str, form: dict, deadline: float) -> tuple[str, list[float]]:
-    """Create one job and poll it; returns (outcome, latencies of busy-time status calls)."""
-    r = http.post(url + "/v1/videos", data=form)
-    if r.status_code == 429:
-        return "rejected", []
-    r.raise_for_status()
-    video_id, busy = r.json()["id"], []
+@dataclass
+class Tally:
+    """What the clients saw, shared between their threads (under `lock`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    accepted: list[str] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)  # id -> completed / failed / ...
+    refused: int = 0
+    refused_without_retry_after: int = 0
+    other_errors: list[str] = field(default_factory=list)
+    busy_ms: list[float] = field(default_factory=list)  # status calls while generating
+
+
+def poll_to_end(http, url: str, video_id: str, tally: Tally, deadline: float) -> str:
+    """Poll one job at the server's interval until it ends; busy-time latencies go to `tally`."""
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
-        v = http.get(f"{url}/v1/videos/{video_id}").json()
-        dt = time.perf_counter() - t0
-        if v["status"] in ("completed", "failed"):
-            return v["status"], busy
-        busy.append(dt)
-        time.sleep(0.05)
-    return "timeout", busy
+        r = http.get(f"{url}/v1/videos/{video_id}")
+        ms = 1000 * (time.perf_counter() - t0)
+        status = r.json()["status"]
+        if status in ("completed", "failed"):
+            return status
+        with tally.lock:
+            tally.busy_ms.append(ms)
+        time.sleep(int(r.headers.get("openai-poll-after-ms", "500")) / 1000)
+    return "timeout"
+
+
+def client(url: str, stop_creating: float, drain_deadline: float, tally: Tally, k: int) -> None:
+    import httpx
+
+    with httpx.Client(timeout=30) as http:
+        n = 0
+        while time.monotonic() < stop_creating:
+            form = {"prompt": PROMPTS[(k + n) % len(PROMPTS)], "size": "64x64", "seconds": "1"}
+            n += 1
+            r = http.post(url + "/v1/videos", data=form)
+            if r.status_code == 429:
+                retry = r.headers.get("Retry-After")
+                with tally.lock:
+                    tally.refused += 1
+                    tally.refused_without_retry_after += retry is None
+                time.sleep(min(float(retry or 1), max(0.0, stop_creating - time.monotonic())))
+                continue
+            if r.status_code != 200:
+                with tally.lock:
+                    tally.other_errors.append(f"{r.status_code} {r.text[:200]}")
+                continue
+            video_id = r.json()["id"]
+            with tally.lock:
+                tally.accepted.append(video_id)
+            outcome = poll_to_end(http, url, video_id, tally, drain_deadline)
+            with tally.lock:
+                tally.outcomes[video_id] = outcome
+
+
+def start_server(port: int, data_dir: Path, max_queue: int) -> subprocess.Popen:
+    import httpx
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CHRONOTOPE_API_KEY": ""}
+    cmd = [sys.executable, "-m", "chronotope.cli.main", "serve", "--port", str(port),
+           "--data-dir", str(data_dir), "--max-queue", str(max_queue)]  # fmt: skip
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(3000):
+        if server.poll() is not None:
+            raise SystemExit(f"chronotope serve exited with {server.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/videos", timeout=2)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("chronotope serve did not start in 300 s")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--jobs-per-client", type=int, default=3)
-    p.add_argument("--max-queue", type=int, default=4)
-    p.add_argument("--seconds", default="2")
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--time-limit", type=float, default=240.0, help="stop polling after this")
-    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--clients", type=int, default=30)
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of new jobs")
+    p.add_argument("--max-queue", type=int, default=16)
+    p.add_argument("--drain-limit", type=float, default=600.0, help="seconds to finish after")
     args = p.parse_args()
-    if args.serve:
-        return serve_main(args)
 
     import httpx
 
@@ -94,86 +138,82 @@ def main() -> None:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     data_dir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CHRONOTOPE_API_KEY": ""}
-    cmd = [sys.executable, __file__, "--serve", "--port", str(port), "--data-dir", str(data_dir),
-           "--max-queue", str(args.max_queue), "--steps", str(args.steps)]  # fmt: skip
-    server = subprocess.Popen(cmd, env=env)
+    t0 = time.perf_counter()
+    server = start_server(port, data_dir, args.max_queue)
+    start_s = time.perf_counter() - t0
     try:
-        http = httpx.Client(timeout=30)
-        for _ in range(600):
-            try:
-                http.get(url + "/v1/videos")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        form = {"prompt": "a red ball bounces", "size": "64x64", "seconds": args.seconds}
-        deadline = time.monotonic() + args.time_limit
-        t0 = time.perf_counter()
-        run_job(http, url, form, deadline)  # warm-up: loads the text encoder
-        warm_job_s = time.perf_counter() - t0
-        idle = []
-        for _ in range(50):
-            t = time.perf_counter()
-            http.get(url + "/v1/videos?limit=1")
-            idle.append(time.perf_counter() - t)
+        warm, tally = Tally(), Tally()
+        with httpx.Client(timeout=30) as http:
+            t0 = time.perf_counter()
+            r = http.post(url + "/v1/videos", data={"prompt": PROMPTS[0], "size": "64x64"})
+            first = poll_to_end(http, url, r.json()["id"], warm, time.monotonic() + 600)
+            first_job_s = time.perf_counter() - t0  # loads the text encoder too
+            idle = []
+            for _ in range(100):
+                t = time.perf_counter()
+                http.get(f"{url}/v1/videos/{r.json()['id']}")
+                idle.append(1000 * (time.perf_counter() - t))
         baseline = rss_mib(server.pid)
 
         peak, stop = [baseline], threading.Event()
 
         def monitor() -> None:
-            while not stop.wait(0.1):
+            while not stop.wait(0.2):
                 peak.append(rss_mib(server.pid))
 
         threading.Thread(target=monitor, daemon=True).start()
-        outcomes: list[str] = []
-        busy: list[float] = []
-        lock = threading.Lock()
-
-        def client() -> None:
-            with httpx.Client(timeout=30) as c:
-                for _ in range(args.jobs_per_client):
-                    outcome, lat = run_job(c, url, form, deadline)
-                    with lock:
-                        outcomes.append(outcome)
-                        busy.extend(lat)
-
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        stop_creating = time.monotonic() + args.duration
+        drain_deadline = stop_creating + args.drain_limit
+        threads = [
+            threading.Thread(target=client, args=(url, stop_creating, drain_deadline, tally, k))
+            for k in range(args.clients)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        time.sleep(2.0)  # let the worker go idle and the allocator settle
+        time.sleep(3.0)  # the worker idle, the allocator settled
         stop.set()
         after = rss_mib(server.pid)
     finally:
         server.terminate()
-        server.wait(30)
+        server.wait(60)
 
-    accepted = sum(o != "rejected" for o in outcomes)
+    outcomes = list(tally.outcomes.values())
     result = {
         "clients": args.clients,
-        "jobs_tried": len(outcomes),
-        "accepted": accepted,
-        "completed": outcomes.count("completed"),
-        "rejected_429": outcomes.count("rejected"),
-        "timeouts": outcomes.count("timeout"),
+        "duration_s": args.duration,
         "max_queue": args.max_queue,
-        "warm_job_s": round(warm_job_s, 3),
-        "wall_s": round(wall, 2),
-        "status_calls_busy": len(busy),
-        "status_p50_ms_busy": round(1000 * pct(busy, 0.5), 2),
-        "status_p95_ms_busy": round(1000 * pct(busy, 0.95), 2),
-        "status_p50_ms_idle": round(1000 * statistics.median(idle), 2),
+        "server_start_s": round(start_s, 1),
+        "first_job_s": round(first_job_s, 2),
+        "first_job": first,
+        "accepted": len(tally.accepted),
+        "completed": outcomes.count("completed"),
+        "failed": outcomes.count("failed"),
+        "timeouts": outcomes.count("timeout"),
+        "refused_429": tally.refused,
+        "refused_429_without_retry_after": tally.refused_without_retry_after,
+        "other_errors": len(tally.other_errors),
+        "wall_s_with_drain": round(wall, 1),
+        "jobs_per_min": round(60 * outcomes.count("completed") / wall, 1),
+        "status_calls_busy": len(tally.busy_ms),
+        "status_p50_ms_busy": round(pct(tally.busy_ms, 0.5), 2),
+        "status_p95_ms_busy": round(pct(tally.busy_ms, 0.95), 2),
+        "status_max_ms_busy": round(max(tally.busy_ms, default=float("nan")), 2),
+        "status_p50_ms_idle": round(pct(idle, 0.5), 2),
+        "status_p95_ms_idle": round(pct(idle, 0.95), 2),
         "rss_mib_baseline": round(baseline, 1),
         "rss_mib_peak": round(max(peak), 1),
         "rss_mib_after": round(after, 1),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": len(os.sched_getaffinity(0)),
     }
-    print(f"{'metric':<22} value")
+    print(f"{'metric':<34} value")
     for k, v in result.items():
-        print(f"{k:<22} {v}")
+        print(f"{k:<34} {v}")
+    for e in tally.other_errors[:5]:
+        print("error:", e)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
