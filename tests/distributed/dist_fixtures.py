@@ -3,10 +3,15 @@ distributed tests (each spawned rank rebuilds them from the same seed)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
 from chronotope.model import DiT
 from chronotope.tokens.segments import Segments
+from chronotope.utils.checkpoint import MARKER
+from chronotope.utils.weights import check_safetensors
 
 IN_CHANNELS, TEXT_DIM = 4, 16
 # (t, h, w) token grids: an image, a short clip, a long clip; 3 + 12 + 72 = 87 tokens (odd:
@@ -112,3 +117,20 @@ def trainer_state(trainer) -> dict[str, torch.Tensor]:
     for k, v in trainer.ema.state_dict().items():
         state[f"ema.{k}"] = full_tensor(v).detach().clone()
     return state
+
+
+def assert_no_pickle(folder: Path) -> None:
+    """Every file of a checkpoint is safetensors (its header parses), JSON or the marker;
+    none starts as a pickle (0x80) or a torch.save zip ("PK") unless a safetensors header
+    length happens to begin with 0x80."""
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        head = path.read_bytes()[:2]
+        if path.suffix == ".safetensors":
+            check_safetensors(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        else:
+            assert path.name == MARKER and path.read_text() == "ok\n", path
+        assert head != b"PK" and (head[:1] != b"\x80" or path.suffix == ".safetensors"), path

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 import torch
-from dist_fixtures import make_trainer, trainer_state
+from dist_fixtures import assert_no_pickle, make_trainer, trainer_state
 
 from chronotope.distributed.checkpoint import is_sharded, latest_complete
 from chronotope.distributed.launch import spawn
@@ -18,6 +18,7 @@ from chronotope.errors import UsageError
 
 TOL = 1e-5
 PACKS = 2  # packs per step: the global batch, the same on any number of ranks
+HALF = "shard-00002-model-00001-of-00001.safetensors"  # rank 1's shard file
 
 
 def _compare(got: dict, want: dict) -> None:
@@ -46,7 +47,9 @@ def test_saved_on_two_ranks_resumes_on_one_and_on_two(tmp_path, uninterrupted):
     spawn(_train, 2, str(first), "fsdp", 2, None)  # paused after step 2: a checkpoint, no final
     ckpt = latest_complete(first / "checkpoints")
     assert ckpt is not None and ckpt.name == "step-00000002" and is_sharded(ckpt)
-    assert len(list(ckpt.glob("*.distcp"))) == 2 and not (first / "final").exists()
+    assert len(list((ckpt / "state").glob("*.safetensors"))) == 2  # one shard per rank
+    assert_no_pickle(ckpt)
+    assert not (first / "final").exists()
     shutil.copytree(first, tmp_path / "second")
 
     one = make_trainer(first, packs_per_step=PACKS)  # one process, no process group
@@ -71,7 +74,7 @@ def _killed_in_save(rank: int, world: int, out: str) -> None:
 
     def save(state, *, checkpoint_id, **kw):
         if rank == 1 and "step-00000004" in str(checkpoint_id):
-            (checkpoint_id / "__1_0.distcp").write_bytes(b"half a shard")
+            (checkpoint_id / HALF).write_bytes(b"half a shard")
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no goodbye to the peers
         return real_save(state, checkpoint_id=checkpoint_id, **kw)
 
@@ -84,7 +87,7 @@ def test_rank_killed_during_save_leaves_previous_checkpoint(tmp_path, uninterrup
     with pytest.raises(Exception, match="signal|SIGKILL|exited"):
         spawn(_killed_in_save, 2, str(out))
     root = out / "checkpoints"
-    assert (root / ".step-00000004.tmp" / "__1_0.distcp").exists()  # the half-written save
+    assert (root / ".step-00000004.tmp" / "state" / HALF).exists()  # the half-written save
     assert not (root / "step-00000004").exists() and not (out / "final").exists()
     assert latest_complete(root) == root / "step-00000002"
 

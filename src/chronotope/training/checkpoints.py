@@ -1,16 +1,17 @@
-"""Which checkpoint a run resumes: the newest complete one in `out/checkpoints` (a DCP folder,
-`distributed.checkpoint`), refused when it was trained with another model or data."""
+"""Which checkpoint a run resumes: the newest complete one in `out/checkpoints` (a pickle-free
+DCP folder, `distributed.checkpoint`), refused when it was trained with another model or data,
+or written by an older chronotope (a pickled DCP index, a one-process trainer's folder)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from chronotope.distributed.checkpoint import is_sharded, latest_complete
+from chronotope.distributed.checkpoint import check_sharded, latest_complete
 from chronotope.errors import UsageError
 from chronotope.training.config import TrainConfig
 
-FORMAT = "chronotope-sharded-v1"
+FORMAT = "chronotope-sharded-v2"  # v2: safetensors shards + state.json, no pickle
 # fields that must match the checkpoint being resumed (they define the model or the data)
 RESUME_FIXED = (
     "model",
@@ -35,12 +36,13 @@ def resumable_checkpoint(cfg: TrainConfig) -> tuple[Path | None, dict | None]:
     path = latest_complete(Path(cfg.out) / "checkpoints")
     if path is None:
         return None, None
-    if not is_sharded(path):
+    check_sharded(path)
+    meta = json.loads((path / "meta.json").read_text())
+    if meta.get("format") != FORMAT:
         raise UsageError(
-            f"{path} is a checkpoint of an older chronotope's one-process trainer; "
+            f"{path} is a checkpoint of format {meta.get('format')}, not {FORMAT}; "
             "use another --out to start afresh"
         )
-    meta = json.loads((path / "meta.json").read_text())
     saved, defaults = meta["config"], TrainConfig()
     for name in RESUME_FIXED:
         mine = json.loads(json.dumps(getattr(cfg, name)))  # tuples -> lists, like JSON
