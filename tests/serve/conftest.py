@@ -27,7 +27,9 @@ def bundled_engine():
     steps and precision), loaded once: the real-model tests of every module share it."""
     from chronotope.serve import PipelineEngine
 
-    return PipelineEngine.load()
+    engine = PipelineEngine.load()
+    engine.calibrate()  # as `chronotope serve` does before its first request (cached per machine)
+    return engine
 
 
 @pytest.fixture(scope="module")
