@@ -115,6 +115,7 @@ def test_library_and_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
         PermissionError(13, "Permission denied", "/x/w.safetensors"): (
             "/x/w.safetensors: Permission denied"
         ),
+        OSError("Error no file named x.safetensors"): "error: Error no file named x.safetensors",
         KeyError("oops"): "internal error, a bug: KeyError: 'oops' (rerun with CHRONOTOPE_DEBUG=1",
         RuntimeError("line one\nline two"): "RuntimeError: line one line two",
     }

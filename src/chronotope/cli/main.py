@@ -47,7 +47,9 @@ def describe(e: BaseException) -> str:
 
     if isinstance(e, ChronotopeError):
         return one_line(e, limit=1000)
-    if isinstance(e, OSError) and e.strerror:  # FileNotFoundError, PermissionError, PyAV's
+    if isinstance(e, OSError):  # FileNotFoundError, PermissionError, PyAV's, a library's
+        if not e.strerror:
+            return one_line(e)
         where = f"{e.filename}: " if e.filename else ""
         return f"{where}{e.strerror}"
     if isinstance(e, MemoryError):
