@@ -79,5 +79,7 @@ def run(args: argparse.Namespace) -> int:
     engine = PipelineEngine.load(
         args.model, random_weights=args.random_weights, steps=args.steps, lora=config.lora
     )
+    if config.time_limit_minutes is not None:
+        engine.calibrate()  # the time estimates' calibration, before the first request
     run_server(config, engine)
     return 0

@@ -157,7 +157,8 @@ def machine_key(pipe) -> str:
         "vae": {k: v for k, v in _plain(pipe.vae.config).items() if k != "latent_stats"},
     }
     digest = hashlib.sha256(json.dumps(configs, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{machine_name(pipe)} | torch {torch.__version__} | {digest}"
+    vae = _device(pipe, "vae").type
+    return f"{machine_name(pipe)} | vae on {vae} | torch {torch.__version__} | {digest}"
 
 
 def cache_path() -> Path:
@@ -187,7 +188,7 @@ def calibration(pipe, *, measure: Callable | None = None) -> Calibration:
 def measure_calibration(pipe) -> Calibration:
     """Time the transformer and the VAE of `pipe`'s configs (random weights, the global RNG
     left as it was)."""
-    device = _device(pipe)
+    device, vae_device = _device(pipe), _device(pipe, "vae")
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
         transformer = _fresh(pipe.transformer, device)
@@ -196,13 +197,13 @@ def measure_calibration(pipe) -> Calibration:
             for i, (n, s) in enumerate(FORWARD_POINTS)
         ]
         del transformer
-        vae = _fresh(pipe.vae, device)
+        vae = _fresh(pipe.vae, vae_device)  # where the pipeline decodes (the CPU beside a GPU DiT)
         decode = [
-            _time_decode(pipe, vae, t, side, device, warm=i == 0)
+            _time_decode(pipe, vae, t, side, vae_device, warm=i == 0)
             for i, (t, side) in enumerate(DECODE_POINTS)
         ]
         encode = [
-            _time_encode(pipe, vae, t, side, device, warm=i == 0)
+            _time_encode(pipe, vae, t, side, vae_device, warm=i == 0)
             for i, (t, side) in enumerate(ENCODE_POINTS)
         ]
     return Calibration(_fit_forward(forward), _fit_line(decode), _fit_line(encode))
@@ -417,9 +418,9 @@ def _fresh(module, device: torch.device):
         return type(module).from_config(module.config).to(device).eval()
 
 
-def _device(pipe) -> torch.device:
-    """Where the call runs: its transformer's device (a pipeline without weights: the CPU)."""
-    device = next(pipe.transformer.parameters()).device
+def _device(pipe, component: str = "transformer") -> torch.device:
+    """Where a component runs (a pipeline without weights: the CPU)."""
+    device = next(getattr(pipe, component).parameters()).device
     return torch.device("cpu") if device.type == "meta" else device
 
 

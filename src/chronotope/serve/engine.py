@@ -99,6 +99,13 @@ class PipelineEngine:
         )
         return self.pipe.estimate(stand_in).total
 
+    def calibrate(self) -> None:
+        """Time this machine for the estimates (`pipeline.timing`; cached, seconds once), so
+        that the first request is not the one that waits for it."""
+        from chronotope.pipeline.timing import calibration
+
+        calibration(self.pipe)
+
     def choose_size(self, width: int, height: int, name: str) -> tuple[int, int, str | None]:
         """The output size for an input (`name`: image, video) of `width` x `height` when the
         request gives none, by the library's rule (`tasks.sizes.condition_size`): its own on
