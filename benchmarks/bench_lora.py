@@ -7,7 +7,7 @@
     .venv/bin/python benchmarks/bench_lora.py time --out runs/bench-lora     # 4. what it costs
 
 1. `render`: at most 200 captioned clips as a user brings them (OUT/clips: `clip.mp4` +
-   `clip.txt`): world scenes in the new color pink and the new shape diamond
+   `clip.txt`): world scenes in the new color pink and the new shape bar
    (`eval/concepts.py`: the world's motions, backgrounds, physics and phrasings; the world
    generator never draws them), and a share of the world's own clips so the base vocabulary is
    rehearsed.
@@ -15,7 +15,7 @@
    runs it (its clock includes reading and encoding the clips), on both cores (`--ranks 2`).
 3. `judge`: prompts that name the new concepts, written from scenes of eval seeds no training
    clip used, generated with the adapter and read by the eval's detectors extended to them
-   (`DetectConfig(new_concepts=True)`): pink named -> a pink object, diamond named -> a diamond;
+   (`DetectConfig(new_concepts=True)`): pink named -> a pink object, bar named -> a bar;
    and the base vocabulary: the eval's in-distribution prompts with and without the adapter at
    the same sampling seeds, scored by the eval's own detectors (`eval.adherence.score_video`).
 4. `time`: training tokens/s with the adapter against full fine-tuning (the same command and
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 # the new concepts and the world's vocabulary they are shown with
-NEW_COLOR, NEW_SHAPE = "pink", "diamond"
+NEW_COLOR, NEW_SHAPE = "pink", "bar"
 SIZES = ((64, 64), (112, 64), (64, 112))  # the bundled model's training sizes (W, H)
 CLIP_SECONDS = (2.0, 4.0)
 FPS = 8.0
@@ -161,9 +161,9 @@ def concept_cases(n: int) -> tuple[list, list]:
 
     colors, shapes = [c for c in COLORS], [*SHAPES, NEW_SHAPE]
     pink = [(NEW_COLOR, shapes[i % len(shapes)]) for i in range(n)]
-    diamond = [(colors[i % len(colors)] if i % 4 else NEW_COLOR, NEW_SHAPE) for i in range(n)]
+    bar = [(colors[i % len(colors)] if i % 4 else NEW_COLOR, NEW_SHAPE) for i in range(n)]
     out = []
-    for i, (color, shape) in enumerate(pink + diamond):
+    for i, (color, shape) in enumerate(pink + bar):
         clip = concept_clip(
             JUDGE_SEED + i, color=color, shape=shape, num_frames=1, motion=MOTIONS[i % 7]
         )
@@ -177,7 +177,7 @@ def _generate(pipe, prompt: str, seed: int) -> np.ndarray:
     return pipe(prompt, num_frames=17, steps=16, candidates=1, seed=seed).frames
 
 
-def _judge_model(pipe, base_cases, pink, diamond, fps: float) -> dict:
+def _judge_model(pipe, base_cases, pink, bar, fps: float) -> dict:
     from chronotope.eval.adherence import score_video, summarize
     from chronotope.eval.detect import DetectConfig, detect
 
@@ -187,7 +187,7 @@ def _judge_model(pipe, base_cases, pink, diamond, fps: float) -> dict:
     ]
     out = {k: v for k, v in summarize(base_cases, scores).items() if k.count(".") == 1}
     new = DetectConfig(new_concepts=True)
-    for name, cases, attribute in (("pink", pink, "color"), ("diamond", diamond, "shape")):
+    for name, cases, attribute in (("pink", pink, "color"), ("bar", bar, "shape")):
         hits = []
         for i, c in enumerate(cases):
             frames = _generate(pipe, c.text, JUDGE_SEED + 10_000 + i)
@@ -204,14 +204,14 @@ def judge(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     cases = [c for c in prompt_cases(args.prompts, seed=0) if c.set == "in_distribution"]
-    pink, diamond = concept_cases(args.concept_prompts)
+    pink, bar = concept_cases(args.concept_prompts)
     pipe = load_pipeline()
     pipe.set_progress_bar_config(disable=True)
     fps = float(pipe.config.fps)
     t0 = time.monotonic()
-    base = _judge_model(pipe, cases, pink, diamond, fps)
+    base = _judge_model(pipe, cases, pink, bar, fps)
     pipe.load_lora_weights(Path(args.out) / "run", adapter_name="concepts")
-    lora = _judge_model(pipe, cases, pink, diamond, fps)
+    lora = _judge_model(pipe, cases, pink, bar, fps)
     rows = sorted(set(base) | set(lora))
     print(f"{'':32s} {'base':>6s} {'adapter':>8s}")
     for k in rows:
@@ -221,7 +221,7 @@ def judge(args: argparse.Namespace) -> None:
         for a in ("color", "shape", "motion", "count")
     }
     verdict = {
-        "new_concepts_at_least_0.8": min(lora["new.pink"], lora["new.diamond"]) >= 0.8,
+        "new_concepts_at_least_0.8": min(lora["new.pink"], lora["new.bar"]) >= 0.8,
         "base_within_0.05": all(abs(drift[a]) <= 0.05 for a in ("color", "shape", "motion")),
     }
     print(f"drift (adapter - base): {drift}; {verdict}")
@@ -257,7 +257,7 @@ def _gen_seconds(pipe, n: int) -> float:
     times = []
     for i in range(n + 1):  # the first call warms up
         t = time.perf_counter()
-        _generate(pipe, "a pink diamond moves left", seed=i)
+        _generate(pipe, "a pink bar moves left", seed=i)
         times.append(time.perf_counter() - t)
     return float(np.median(times[1:]))
 

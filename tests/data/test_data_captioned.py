@@ -37,7 +37,7 @@ def captioned(tmp_path):
 
     put("ok.mp4", clip(17), 8, "a red circle moves right\n")
     put("still.png", clip(1, seed=1), 1, "a blue square")
-    put("sub/fast.mp4", clip(50, seed=2), 25, "a pink diamond falls")
+    put("sub/fast.mp4", clip(50, seed=2), 25, "a pink bar falls")
     put("nocap.mp4", clip(17, seed=3), 8, None)
     put("empty.mp4", clip(17, seed=4), 8, "  \n")
     put("short.mp4", clip(2, seed=5), 8, "too short")

@@ -139,13 +139,13 @@ def test_a_loaded_adapter_teaches_the_vocabulary_its_captions_named(tmp_path):
                                           text={"vocabulary": ["red", "circle"]})  # fmt: skip
     dit = tiny().transformer
     dit.add_adapter(LoraConfig(**lora_config(2)))
-    words = frozenset({"pink", "diamond"})
+    words = frozenset({"pink", "bar"})
     ChronotopePipeline.save_lora_weights(
         tmp_path, get_peft_model_state_dict(dit), lora_config(2), vocabulary=words
     )
     assert adapter_vocabulary(tmp_path) == words
-    assert pipe.unknown_words("a pink diamond and a red circle") == ["pink", "diamond"]
+    assert pipe.unknown_words("a pink bar and a red circle") == ["pink", "bar"]
     pipe.load_lora_weights(tmp_path)
-    assert pipe.unknown_words("a pink diamond and a red circle") == []
+    assert pipe.unknown_words("a pink bar and a red circle") == []
     pipe.unload_lora_weights()
-    assert pipe.unknown_words("a pink diamond") == ["pink", "diamond"]
+    assert pipe.unknown_words("a pink bar") == ["pink", "bar"]

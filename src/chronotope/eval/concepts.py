@@ -1,4 +1,4 @@
-"""Concepts outside the world's vocabulary: the color pink and the shape diamond, to teach a model
+"""Concepts outside the world's vocabulary: the color pink and the shape bar, to teach a model
 with a LoRA adapter (`benchmarks/bench_lora.py`) and to judge whether it learned them.
 
 A concept clip is a world scene (`world.sample_scene`: the world's motions, physics, sizes and
@@ -8,11 +8,16 @@ object blended over it exactly as `world.render` blends its objects (coverage = 
 distance, 0, 1)). The world generator never draws these; the detector looks for them only when
 asked (`DetectConfig(new_concepts=True)`), so no figure of the world's eval moves.
 
-- pink (255, 0, 160): >= 127 in RGB from every object color and >= 104 from every background
+Both were chosen so that the bundled VAE can show them (what it cannot reconstruct no adapter
+of the DiT can draw): encoded and decoded, 20 clips of each were still read as their concept,
+where a diamond (a square on its corner) came back a circle in 9 of 10 and a magenta-pink
+(255, 0, 160) turned purple in 1 of 4 (measured while choosing; `tests/eval` keeps the rest).
+- pink (255, 64, 128): >= 127 in RGB from every object color and >= 104 from every background
   and scenery color, the world's own rule (world/vocab.py), so a color mask still separates it;
-- diamond: a square stood on a corner, its diagonal the world's `size` (so it reaches as far from
-  its center as the square the scene was sampled for: the world's floor and walls still hold
-  it); the angular harmonics tell it apart (its 4-fold term is the square's, negated).
+- bar: a horizontal bar as wide as the world's `size` and 0.4 of it tall (so it reaches no
+  farther from its center than the square the scene was sampled for: the world's floor and
+  walls still hold it); the detector reads it by its bounding box, over 1.6 times as wide as
+  tall, where the world's shapes are 0.75-1.1 after the VAE.
 """
 
 from __future__ import annotations
@@ -26,15 +31,16 @@ from chronotope.world import COLORS, SHAPES, make_caption, sample_scene, shapes
 from chronotope.world.render import render
 from chronotope.world.spec import SceneSpec
 
-NEW_COLORS: dict[str, tuple[int, int, int]] = {"pink": (255, 0, 160)}
-NEW_SHAPES: tuple[str, ...] = ("diamond",)
+NEW_COLORS: dict[str, tuple[int, int, int]] = {"pink": (255, 64, 128)}
+NEW_SHAPES: tuple[str, ...] = ("bar",)
+BAR_HEIGHT = 0.4  # of the bar's width, the world's `size`
 
 
 def signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, size: float) -> np.ndarray:
-    """`world.shapes.signed_distance`, and the diamond's: an L1 ball of radius size / 2 (exact
-    inside, a bound outside, as the world's square)."""
-    if shape == "diamond":
-        return (np.abs(dx) + np.abs(dy) - 0.5 * size) / np.sqrt(2.0)
+    """`world.shapes.signed_distance`, and the bar's (exact inside, a bound outside corners, as
+    the world's square)."""
+    if shape == "bar":
+        return np.maximum(np.abs(dx) - 0.5 * size, np.abs(dy) - 0.5 * BAR_HEIGHT * size)
     return shapes.signed_distance(shape, dx, dy, size)
 
 
@@ -60,7 +66,7 @@ def concept_clip(
     if shape not in SHAPES and shape not in NEW_SHAPES:
         raise ValueError(f"unknown shape {shape!r}")
     scene_seq, caption_seq = np.random.SeedSequence(int(seed)).spawn(2)
-    # the world samples a stand-in of its own vocabulary (a square for a diamond: the same reach)
+    # the world samples a stand-in of its own vocabulary (a square for a bar: the same reach)
     stand_in = {"color": color if color in COLORS else "red", "shape": shape}
     if shape in NEW_SHAPES:
         stand_in["shape"] = "square"
