@@ -295,7 +295,12 @@ def main() -> None:
     p.add_argument("--world-share", type=float, default=0.2, help="share of world clips")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lr", type=float, help="default: the lora preset's")
-    p.add_argument("--minutes", type=float, default=15.0)
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=14.0,
+        help="training budget (the command's clock: encoding, training, the final save within 15)",
+    )
     p.add_argument("--ranks", type=int, default=2, help="training processes (one per core)")
     p.add_argument("--prompts", type=int, default=36, help="eval prompts per set (judge)")
     p.add_argument("--concept-prompts", type=int, default=20, help="per new concept (judge)")
