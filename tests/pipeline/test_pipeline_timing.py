@@ -176,3 +176,15 @@ def test_cli_tells_a_long_call_before_it_starts(tiny_pipe, tmp_path, capsys, mon
     assert "estimated time on this machine" in err and ": 70 s (transformer 70 s" in err
     assert main(["generate", *args, "--steps", "5", "--quiet"]) == 0  # 50 s: not told
     assert "estimated time" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", [dict(extend="forward", num_frames=16), dict(strength=0.5)])
+def test_estimate_without_fitting_equals_the_prepared_calls(tiny_pipe, fixed, task):
+    """`pipe.estimate` (the server's: conditions by their length, nothing scaled) gives the
+    prepared call's estimate (its conditions read and fitted to the output size)."""
+    clip = np.random.default_rng(0).integers(0, 255, (30, 64, 64, 3), dtype=np.uint8)
+    request = GenerationRequest("x", video=clip, width=112, height=64, seed=0, **task)
+    blank = dataclasses.replace(request, video=np.zeros((30, 16, 16, 3), np.uint8))
+    expected = tiny_pipe.prepare(request).time
+    assert tiny_pipe.estimate(blank) == expected
+    assert tiny_pipe.estimate(request).total == expected.total

@@ -390,11 +390,21 @@ class ChronotopePipeline(DiffusionPipeline, LoraMixin):
 
     def estimate(self, request: GenerationRequest) -> TimeEstimate:
         """The time `request` would take on this machine, without checking it against the
-        time budget or fitting its conditions to the output size (their length is what counts:
-        a server estimates an upload's task from a blank stand-in of its length)."""
+        time budget. With its size given, its conditions count by their length alone: they
+        are read at the token grid's smallest size, not scaled to the output's (a server
+        estimates an upload's task from a blank stand-in of its length)."""
         if request.seed is None:  # no seed drawn from the global generator for an estimate
             request = dataclasses.replace(request, seed=0)
-        r = self._fit_in_memory(resolve(request, self.defaults), streamed=False)
+        width, height = request.width, request.height
+        if width is None or height is None:
+            r = resolve(request, self.defaults)
+        else:
+            g = self.grid_multiple
+            r = resolve(dataclasses.replace(request, width=g, height=g), self.defaults)
+            r = dataclasses.replace(
+                r, width=width, height=height, gen_hw=self.padded(height, width)
+            )
+        r = self._fit_in_memory(r, streamed=False)
         return CallCost(self, r).estimate()
 
     @torch.no_grad()
