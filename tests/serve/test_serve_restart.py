@@ -73,10 +73,11 @@ def test_sigkill_mid_generation_then_restart_serves_the_same_bytes(tmp_path):
     try:
         done = create(url, seed=1)
         before = content(url, done)  # finished before the kill
-        running = create(url, seed=2, size="112x64", seconds="2")  # ~3x a 64x64 1 s job
+        # ~6x a 64x64 1 s job: seconds of sampling to be caught in, even on a busy machine
+        running = create(url, seed=2, size="112x64", seconds="4")
         queued = [create(url, seed=3), create(url, seed=4)]
         v = wait_for(url, running, {"in_progress"})
-        while not 0 < (v := status(url, running))["progress"] < 60:  # mid-generation
+        while not 0 < (v := status(url, running))["progress"] < 95:  # sampling (95+: encoding)
             assert v["status"] == "in_progress", v
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
@@ -99,7 +100,7 @@ def test_sigkill_mid_generation_then_restart_serves_the_same_bytes(tmp_path):
         assert all(v["status"] == "completed" for v in listed)
         # fresh runs of the same requests: the interrupted job is the video its request makes,
         # and a job of the killed process is the one the new process makes (across processes)
-        assert content(url, create(url, seed=2, size="112x64", seconds="2")) == after[running]
+        assert content(url, create(url, seed=2, size="112x64", seconds="4")) == after[running]
         assert content(url, create(url, seed=1)) == before
         assert before != after[queued[0]]  # and a different seed is a different video
     finally:
