@@ -36,6 +36,8 @@ CASES = {
     "long 112x64 65f (3 windows)": dict(width=112, height=64, num_frames=65, steps=8),
     "t2v 256x144 17f 8 steps": dict(width=256, height=144, num_frames=17, steps=8),
     "t2v 512x288 9f 4 steps": dict(width=512, height=288, num_frames=9, steps=4),
+    # 4,600 tokens a sample: attention (quadratic) outweighs the rest, extrapolated from 1,024
+    "t2v 640x360 17f 2 steps": dict(width=640, height=360, num_frames=17, steps=2),
 }
 QUICK = ("t2v 64x64 9f 24 steps", "extend 112x64 +16f (3 candidates)", "t2v 256x144 17f 8 steps")
 
