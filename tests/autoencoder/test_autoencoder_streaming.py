@@ -1,8 +1,16 @@
+import numpy as np
 import pytest
 import torch
 
 from chronotope.autoencoder import CausalVAE, TileSpec
-from chronotope.autoencoder.streaming import ramp, tile_starts
+from chronotope.autoencoder.streaming import (
+    ramp,
+    tile_spans,
+    tile_starts,
+    tiled_length,
+    time_chunks,
+)
+from chronotope.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +79,88 @@ def test_tiled_encode_close_to_untiled(vae):
         err2 = (vae.encode_chunked(x, tile=TileSpec(size=6, overlap=2, halo=2))[0] - m).abs()
         err0 = (vae.encode_chunked(x, tile=TileSpec(size=6, overlap=2, halo=0))[0] - m).abs()
     assert 0 < err2.mean() < 0.5 * err0.mean()
+
+
+def test_tile_spans_are_even_and_cover_the_axis():
+    spec = TileSpec(size=64, overlap=8, halo=6)
+    for length in (64, 65, 90, 135, 160, 240, 1000):
+        spans = tile_spans(length, spec)
+        sizes = {e - s for s, e in spans}
+        assert len(sizes) == 1 and max(sizes) <= spec.size  # one length, within the spec
+        assert spans[0][0] == 0 and spans[-1][1] == length
+        assert all(b[0] <= a[1] - spec.overlap for a, b in zip(spans, spans[1:]))
+        # the fewest tiles: one fewer could not cover the axis with the overlaps
+        n = len(spans)
+        assert n == 1 or (n - 1) * spec.size - (n - 2) * spec.overlap < length
+    # 1920x1080 (135x240 latent): even tiles read less than fixed 64-tiles with a shifted last
+    assert tiled_length(135, spec) * tiled_length(240, spec) < 1.8 * 135 * 240
+    assert tiled_length(135, TileSpec()) * tiled_length(240, TileSpec()) < 1.4 * 135 * 240
+
+
+def test_time_chunks_recut_any_parts():
+    x = torch.arange(16.0).view(1, 1, 16, 1, 1)
+    parts = [x[:, :, :3], x[:, :, 3:8], x[:, :, 8:9], x[:, :, 9:]]
+    chunks = list(time_chunks(parts, 4))
+    assert [c.shape[2] for c in chunks] == [1, 4, 4, 4, 3]
+    assert torch.equal(torch.cat(chunks, 2), x)
+
+
+def test_stream_from_parts_equals_whole_clip(vae):
+    # a clip arriving in parts of any cut, encoded in time chunks and tiles and decoded from the
+    # encoder's chunks as they come, equals the whole-clip oracle (halo 8: the tiny VAE's radius)
+    torch.manual_seed(2)
+    x = torch.rand(2, 3, 17, 96, 64) * 2 - 1
+    x = torch.nn.functional.avg_pool3d(x, (1, 9, 9), 1, (0, 4, 4))  # smooth content
+    tile = TileSpec(size=6, overlap=2, halo=8)
+    with torch.no_grad():
+        mean, logvar = vae.encode(x)
+        full = vae.decode(mean)
+        parts = [x[:, :, :2], x[:, :, 2:7], x[:, :, 7:16], x[:, :, 16:]]
+        encoded = list(vae.encode_stream(parts, chunk_frames=4, tile=tile))
+        assert [m.shape[2] for m, _ in encoded] == [1, 1, 1, 1, 1]
+        decoded = list(vae.decode_stream((m for m, _ in encoded), chunk_latent_frames=1, tile=tile))
+    assert [d.shape[2] for d in decoded] == [1, 4, 4, 4, 4]
+    assert (torch.cat([m for m, _ in encoded], 2) - mean).abs().max() < 1e-4
+    assert (torch.cat([v for _, v in encoded], 2) - logvar).abs().max() < 1e-4
+    assert (torch.cat(decoded, 2) - full).abs().max() < 1e-4
+
+
+def test_stream_under_bf16_autocast_matches_whole_clip(vae):
+    # the causal cache keeps autocast's dtype; the chunked pass still matches the whole clip's
+    # to bf16 precision
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mean = vae.encode(x)[0].float()
+        full = vae.decode(mean).float()
+        chunked = vae.encode_chunked(x, chunk_frames=4)[0].float()
+        parts = list(vae.decode_iter(mean, chunk_latent_frames=1))
+    assert (chunked - mean).abs().max() < 0.02 * mean.abs().max()
+    assert (torch.cat(parts, 2).float() - full).abs().max() < 0.02 * full.abs().max()
+
+
+def test_stream_refuses_a_clip_off_the_frame_grid(vae):
+    with torch.no_grad(), pytest.raises(UsageError, match="1 \\+ k\\*4"):
+        list(vae.encode_stream([torch.zeros(1, 3, 7, 16, 16)]))
+    with torch.no_grad(), pytest.raises(UsageError, match="nearest valid size"):
+        list(vae.encode_stream([torch.zeros(1, 3, 5, 20, 16)]))
+
+
+def test_reconstruct_iter_streams_like_the_whole_clip(monkeypatch):
+    # the reconstruct path (uint8 parts in, encode and decode streamed) equals the whole-clip
+    # oracle, and pairs every output frame with its own input frame
+    from chronotope.autoencoder.evaluate import reconstruct_iter, to_uint8_frames
+    from chronotope.autoencoder.sources import frames_to_tensor
+
+    monkeypatch.setenv("CHRONOTOPE_PRECISION", "fp32")
+    torch.manual_seed(4)
+    vae = CausalVAE.from_preset("tiny").eval()
+    frames = np.random.default_rng(0).integers(0, 256, (13, 24, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        video = frames_to_tensor(frames)[None]
+        oracle = to_uint8_frames(vae.decode(vae.encode(video)[0])[0])
+    pairs = list(reconstruct_iter(vae, [frames[:3], frames[3:4], frames[4:]]))
+    assert [len(out) for _, out in pairs] == [1, 4, 4, 4]
+    refs, outs = (np.concatenate(p) for p in zip(*pairs))
+    assert np.array_equal(refs, frames)
+    assert np.abs(outs.astype(int) - oracle).max() <= 1  # float rounding at a .5 level

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import chronotope.data.video_io as video_io
-from chronotope.data import read_video, to_tensor, to_uint8, write_video
+from chronotope.data import VideoFrames, read_video, to_tensor, to_uint8, write_video
 from chronotope.errors import CorruptFileError, UsageError
 
 BITS = 8  # frame index coded as 8 vertical bars, white = 1, survives lossy codecs
@@ -162,6 +162,26 @@ def test_num_frames_and_max_frames(tmp_path):
         read_video(path, start=5.0)
     with pytest.raises(UsageError, match="num_frames"):
         read_video(path, num_frames=0)
+
+
+def test_video_frames_stream_what_read_video_reads(tmp_path, monkeypatch):
+    # frames come one at a time, as decoded: the first arrives after one frame of decoding,
+    # and chunks cut the same frames as read_video returns whole
+    path = write_video(tmp_path / "i.mp4", index_clip(30), fps=10)
+    frames = VideoFrames(path, fps=5.0, start=0.4, max_frames=12)
+    assert frames.fps == 5.0  # known before decoding
+    decoded = []
+    real_frame = video_io._Frame
+    monkeypatch.setattr(video_io, "_Frame", lambda t, s: decoded.append(t) or real_frame(t, s))
+    first = next(iter(frames))
+    assert frame_indices(first[None]) == [4] and len(decoded) <= 6  # not the whole clip
+    chunks = list(frames.chunks(4))
+    assert [len(c) for c in chunks] == [1, 4, 4, 3]
+    whole = read_video(path, fps=5.0, start=0.4, max_frames=12).frames
+    assert np.array_equal(np.concatenate(chunks), whole)
+    assert frame_indices(whole) == list(range(4, 28, 2))
+    with pytest.raises(UsageError, match="past the end"):
+        list(VideoFrames(path, start=5.0))
 
 
 def test_read_refuses_garbage(tmp_path):

@@ -111,3 +111,25 @@ def test_the_pipeline_gives_the_same_video_for_every_form(tiny_pipe, tmp_path):
         assert len(out) == 1 + 8 + 1
     finally:
         tiny_pipe.autocast = True
+
+
+def test_a_condition_file_is_fitted_frame_by_frame_as_it_is_read(tmp_path):
+    # with size=, a file's frames come back at that size, as fitting the whole clip gives, and
+    # its own size is known before it is read (source_size reads the header)
+    from chronotope.data import fit_frames
+    from chronotope.tasks.conditions import source_size
+
+    rng = np.random.default_rng(1)
+    clip = np.repeat(rng.integers(0, 256, (1, 48, 80, 3), dtype=np.uint8), 9, axis=0)
+    path = write_video(tmp_path / "c.mp4", clip, 8.0)
+    assert source_size(path, name="video") == (80, 48)
+    assert source_size(clip, name="video") == (80, 48)
+    assert source_size(None, name="video") is None
+    native = as_clip(path, fps=8.0, name="video")
+    fitted = as_clip(path, fps=8.0, name="video", size=(32, 24))
+    assert fitted.shape == (9, 24, 32, 3)
+    np.testing.assert_array_equal(fitted, fit_frames(native, 32, 24))
+    np.testing.assert_array_equal(as_image(path, fps=8.0, name="image", size=(32, 24)), fitted[0])
+    np.testing.assert_array_equal(
+        as_clip(clip, fps=8.0, name="video", size=(32, 24)), fit_frames(clip, 32, 24)
+    )

@@ -45,43 +45,46 @@ class _Meter:
     """Accumulates squared error and SSIM frame by frame, so clips can stream through."""
 
     def __init__(self) -> None:
-        self.sq, self.pixels, self.ssim_sum, self.frames = 0.0, 0, 0.0, 0
+        self.sq, self.pixels, self.ssim_sum, self.frames = 0, 0, 0.0, 0
 
     def add(self, ref: np.ndarray, out: np.ndarray) -> None:
-        """ref, out: uint8 (T, H, W, 3)."""
-        a = torch.from_numpy(ref).float() / 255.0
-        b = torch.from_numpy(out).float() / 255.0
-        self.sq += (a.double() - b.double()).pow(2).sum().item()
-        self.pixels += a.numel()
-        planes_a, planes_b = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)  # (T, 3, H, W)
-        self.ssim_sum += ssim(planes_a, planes_b, data_range=1.0) * a.shape[0]
-        self.frames += a.shape[0]
+        """ref, out: uint8 (T, H, W, 3); one frame at a time, so an HD chunk costs a frame."""
+        for a, b in zip(ref, out):
+            d = (a.astype(np.int64) - b).ravel()  # (H*W*3,), in uint8 levels
+            self.sq += int(d @ d)  # exact
+            self.pixels += d.size
+            planes = [torch.from_numpy(f).permute(2, 0, 1).double() / 255.0 for f in (a, b)]
+            self.ssim_sum += ssim(*planes, data_range=1.0)  # (3, H, W) planes
+            self.frames += 1
 
     def score(self) -> Score:
-        mse = self.sq / max(1, self.pixels)
+        mse = self.sq / 255.0**2 / max(1, self.pixels)
         value = float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
         return Score(psnr=value, ssim=self.ssim_sum / max(1, self.frames), num_frames=self.frames)
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """(3, T, H, W) in [-1,1] -> uint8 (T, H, W, 3) (same as chronotope.data.to_uint8)."""
-    x = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    """(3, T, H, W) in [-1,1] -> uint8 (T, H, W, 3) (same as chronotope.data.to_uint8), with
+    one float temporary (an HD chunk's float copies add up)."""
+    x = video.detach().float().clamp(-1, 1)  # a new tensor: the in-place steps below are safe
+    x = x.add_(1).mul_(127.5).round_().to(torch.uint8)
     return x.permute(1, 2, 3, 0).numpy()
 
 
 @torch.no_grad()
 def reconstruct_iter(
-    model: CausalVAE, chunks: Iterable[np.ndarray], *, chunk_latent_frames: int = 2
+    model: CausalVAE, chunks: Iterable[np.ndarray]
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """A clip arriving as uint8 (t,H,W,3) parts in any cut (1 + k*ft frames in all) -> its
-    (input, reconstruction) uint8 frame pairs, in order, as chunks come out of the decoder.
-    Each part is encoded as it arrives and each latent chunk decoded as it is made, so memory
-    holds one chunk, whatever the clip's length; frames are tiled on large grids."""
+    (input, reconstruction) uint8 frame pairs, in order, one latent frame (ft frames) at a time.
+    Each part is encoded as it arrives and each latent frame decoded as it is made, so memory
+    holds one chunk through one tile (`TileSpec()`, on grids larger than it) and the causal
+    state, whatever the clip's length."""
     parts = iter(chunks)
     first = next(parts, None)
     if first is None:
         raise UsageError("no frames to reconstruct")
-    fs = model.config.spatial_factor
+    ft, fs = model.config.temporal_factor, model.config.spatial_factor
     model.check_size(1, *first.shape[1:3])  # names the nearest valid H x W
     tile = auto_tile(first.shape[1] // fs, first.shape[2] // fs)
     pending: deque[np.ndarray] = deque()  # input frames whose reconstruction is not out yet
@@ -92,10 +95,13 @@ def reconstruct_iter(
             yield frames_to_tensor(part)[None]  # (1, 3, t, H, W)
 
     with autocast():
-        latents = (mean for mean, _ in model.encode_stream(tensors(), tile=tile))
-        decoded = model.decode_stream(latents, chunk_latent_frames=chunk_latent_frames, tile=tile)
+        encoded = model.encode_stream(tensors(), chunk_frames=ft, tile=tile)
+        decoded = model.decode_stream(
+            (mean for mean, _ in encoded), chunk_latent_frames=1, tile=tile
+        )
         for chunk in decoded:
             out = to_uint8_frames(chunk[0])
+            del chunk
             yield np.stack([pending.popleft() for _ in range(len(out))]), out
 
 
@@ -149,7 +155,7 @@ def reconstruct_file(
 
     def encodable() -> Iterator[np.ndarray]:
         """The clip's chunks cut to 1 + k*ft frames (only the last chunk can be over)."""
-        for i, part in enumerate(reader.chunks(READ_CHUNK * ft)):
+        for i, part in enumerate(reader.chunks(ft)):
             over = 0 if i == 0 else len(part) % ft
             dropped[0] += over
             if len(part) > over:
@@ -161,9 +167,6 @@ def reconstruct_file(
             meter.add(ref, out)
             writer.write(out)
     return meter.score(), dropped[0]
-
-
-READ_CHUNK = 2  # latent frames of input decoded from the file at a time
 
 
 def write_video_chunks(path: str | os.PathLike, chunks: Iterable[np.ndarray], fps: float) -> Path:

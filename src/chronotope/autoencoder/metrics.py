@@ -57,7 +57,7 @@ def ssim(
     return total / count
 
 
-PLANE_BATCH_PIXELS = 1 << 21
+PLANE_BATCH_PIXELS = 1 << 20
 
 
 def _blur(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -37,9 +37,14 @@ StreamFn = Callable[[torch.Tensor, Cache], torch.Tensor]
 @dataclass(frozen=True)
 class TileSpec:
     """Spatial tiles on the latent grid: at most `size` x `size` latent pixels, `overlap` shared
-    with each neighbour (blended), plus `halo` latent pixels of context read and cropped away."""
+    with each neighbour (blended), plus `halo` latent pixels of context read and cropped away.
 
-    size: int = 64
+    The default is large because the causal state of every tile is kept between chunks, and
+    halos and overlaps add to it and to the compute (at 1920x1080 the tiles read 1.36x the
+    frame, against 1.77x with 64-pixel tiles); one tile of one latent frame through the bundled
+    decoder takes about 0.4 GB beside the rest."""
+
+    size: int = 96
     overlap: int = 8
     halo: int = 6
 

@@ -159,7 +159,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     from chronotope.autoencoder.evaluate import reconstruct_file
+    from chronotope.utils.memory import return_freed_memory
 
+    return_freed_memory()  # the clip streams through: memory stays at one chunk's
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be >= 1", param="max-frames")
     if not args.src.is_file():
@@ -177,7 +179,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from chronotope.autoencoder.evaluate import evaluate_world
+    from chronotope.utils.memory import return_freed_memory
 
+    return_freed_memory()
     if args.clips < 1 or args.frames < 1:
         raise UsageError("--clips and --frames must be >= 1")
     model = load_model(args.model)

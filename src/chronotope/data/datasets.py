@@ -21,9 +21,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 from chronotope.data.manifest import Manifest, read_manifest
 from chronotope.data.probing import probe
 from chronotope.data.sizes import native_size, resize_video, valid_num_frames
-from chronotope.data.video_io import read_video, to_tensor
+from chronotope.data.video_io import VideoFrames, to_tensor
 from chronotope.errors import CorruptFileError, UsageError
 from chronotope.world.seeds import TRAIN_SEEDS
+
+READ_CHUNK_FRAMES = 16  # frames of a real clip decoded and resized at a time
 
 
 @dataclass
@@ -224,12 +226,20 @@ class ManifestDataset(IterableDataset):
     def __getitem__(self, index: int) -> Sample:
         row = self.manifest[index]
         path = self.manifest.resolve(row)
-        video = read_video(path, fps=self.fps, max_frames=self._max_frames(row, path))
-        t = valid_num_frames(video.num_frames, self.temporal_factor)
-        x = to_tensor(video.frames[:t])  # (3,T,H,W)
-        source = tuple(x.shape[-2:])
-        size = native_size(*source, size_multiple=self.size_multiple, max_pixels=self.max_pixels)
-        x = resize_video(x, size)
+        video = VideoFrames(path, fps=self.fps, max_frames=self._max_frames(row, path))
+        parts, source, size = [], None, None
+        # decoded and resized a chunk at a time: an HD source is never held whole, as uint8
+        # or as float; only the resized clip is
+        for chunk in video.chunks(READ_CHUNK_FRAMES):
+            x = to_tensor(chunk)  # (3,t,H,W) at the source's size
+            if size is None:
+                source = tuple(x.shape[-2:])
+                size = native_size(
+                    *source, size_multiple=self.size_multiple, max_pixels=self.max_pixels
+                )
+            parts.append(resize_video(x, size))
+        x = torch.cat(parts, dim=1)
+        x = x[:, : valid_num_frames(x.shape[1], self.temporal_factor)]  # (3,T,h,w)
         meta = {"index": index, "path": str(path), "source_size": source, "extra": row.extra}
         return Sample(video=x, text=row.text, fps=video.fps, meta=meta)
 

@@ -26,36 +26,74 @@ Condition = np.ndarray | torch.Tensor | Image.Image | str | os.PathLike | Sequen
 _LAYOUT = "uint8 (H,W,3) / (T,H,W,3) arrays or tensors (floats in [0, 1]), PIL images or a path"
 
 
-def as_image(x: Condition | None, *, fps: float, name: str) -> np.ndarray | None:
-    """One frame (H,W,3) uint8; a path to a video gives its first frame (as `--image` does)."""
+Size = tuple[int, int]  # (width, height) a condition is fitted to as it is read
+
+
+def as_image(
+    x: Condition | None, *, fps: float, name: str, size: Size | None = None
+) -> np.ndarray | None:
+    """One frame (H,W,3) uint8; a path to a video gives its first frame (as `--image` does).
+    With `size` (width, height) it comes back fitted to it (`chronotope.data.fit_frames`)."""
     if x is None:
         return None
     if isinstance(x, (str, os.PathLike)):
-        return _read(Path(x), fps=fps, name=name, max_frames=1)[0]  # decodes one frame only
-    frames = _frames(x, fps=fps, name=name)
+        return _read(Path(x), fps=fps, name=name, max_frames=1, size=size)[0]  # one frame
+    frames = _frames(x, fps=fps, name=name, size=size)
     if len(frames) != 1:
         raise UsageError(f"{name} must be one image, got {len(frames)} frames", param=name)
     return frames[0]
 
 
-def as_clip(x: Condition | None, *, fps: float, name: str) -> np.ndarray | None:
-    """Frames (T,H,W,3) uint8; an image is a 1-frame clip."""
-    return None if x is None else _frames(x, fps=fps, name=name)
+def as_clip(
+    x: Condition | None, *, fps: float, name: str, size: Size | None = None
+) -> np.ndarray | None:
+    """Frames (T,H,W,3) uint8; an image is a 1-frame clip. With `size` (width, height) the
+    frames come back fitted to it, a file's each as it is decoded: an HD clip is never held
+    at its own size, so reading it takes the memory of the fitted clip, not of the source."""
+    return None if x is None else _frames(x, fps=fps, name=name, size=size)
 
 
-def as_pair(x: Sequence[Condition] | None, *, fps: float, name: str):
+def as_pair(x: Sequence[Condition] | None, *, fps: float, name: str, size: Size | None = None):
     """Two clips (A, B), e.g. `connect=(a, b)`; each may be an image."""
     if x is None:
         return None
     if isinstance(x, (str, os.PathLike, np.ndarray, torch.Tensor)) or len(x) != 2:
         raise UsageError(f"{name} takes two clips or images (A, B)", param=name)
-    return tuple(as_clip(v, fps=fps, name=f"{name}[{i}]") for i, v in enumerate(x))
+    return tuple(as_clip(v, fps=fps, name=f"{name}[{i}]", size=size) for i, v in enumerate(x))
 
 
-def _frames(x: Condition, *, fps: float, name: str) -> np.ndarray:
-    """(T,H,W,3) uint8 from any accepted form."""
+def source_size(x: Condition | None, *, name: str) -> Size | None:
+    """(width, height) of a condition as given, found without decoding a file's frames (its
+    header, and its first frame for the rotation), so that the output size can be chosen
+    before the condition is read at it (`size=`); None for no condition."""
+    if x is None:
+        return None
     if isinstance(x, (str, os.PathLike)):
-        return _read(Path(x), fps=fps, name=name)
+        from chronotope.data import probe
+
+        check_file(name, Path(x), param=name)
+        info = probe(x)
+        return info.width, info.height
+    if isinstance(x, (np.ndarray, torch.Tensor)) and x.ndim in (3, 4):
+        return x.shape[-2], x.shape[-3]
+    frames = _frames(x[:1] if isinstance(x, (list, tuple)) else x, fps=1.0, name=name)
+    return frames.shape[2], frames.shape[1]
+
+
+def _frames(x: Condition, *, fps: float, name: str, size: Size | None = None) -> np.ndarray:
+    """(T,H,W,3) uint8 from any accepted form, fitted to `size` when given."""
+    if isinstance(x, (str, os.PathLike)):
+        return _read(Path(x), fps=fps, name=name, size=size)
+    frames = _given_frames(x, fps=fps, name=name)
+    if size is None:
+        return frames
+    from chronotope.data import fit_frames
+
+    return fit_frames(frames, *size)
+
+
+def _given_frames(x: Condition, *, fps: float, name: str) -> np.ndarray:
+    """(T,H,W,3) uint8 from a form other than a path (a list may hold paths)."""
     if isinstance(x, Image.Image):
         return np.asarray(x.convert("RGB"), dtype=np.uint8)[None]
     if isinstance(x, (list, tuple)):
@@ -101,8 +139,14 @@ def check_file(label: str, path: Path, *, param: str | None = None) -> None:
         raise UsageError(f"{label}: no such file {path}", param=param)
 
 
-def _read(path: Path, *, fps: float, name: str, max_frames: int | None = None) -> np.ndarray:
-    from chronotope.data import read_video
+def _read(
+    path: Path, *, fps: float, name: str, max_frames: int | None = None, size: Size | None = None
+) -> np.ndarray:
+    """A file's frames at the call's fps, each fitted to `size` as it is decoded."""
+    from chronotope.data import VideoFrames, fit_frames
 
     check_file(name, path, param=name)
-    return read_video(path, fps=fps, max_frames=max_frames).frames
+    frames = VideoFrames(path, fps=fps, max_frames=max_frames)
+    if size is None:
+        return np.stack(list(frames))
+    return np.stack([fit_frames(f, *size) for f in frames])

@@ -8,10 +8,13 @@ The posterior mean, not a sample, keeps encoding deterministic, which exact resu
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from chronotope.autoencoder.streaming import auto_tile
 from chronotope.errors import UsageError
 from chronotope.utils.paths import BUNDLED_MODEL_DIR
 from chronotope.utils.precision import autocast
@@ -67,12 +70,29 @@ class LatentCodec:
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """(3,T,H,W) in [-1,1] -> normalized latent (C,T',H',W') float32."""
+        """(3,T,H,W) in [-1,1] -> normalized latent (C,T',H',W') float32, streamed through the
+        VAE in time chunks and (on large frames) tiles: memory flat in the clip's length."""
         if self.vae is None:
             return video.float()
-        with autocast(video.device.type):
-            mean, _ = self.vae.encode(video[None])  # (1,C,T',H',W')
-        return self.vae.normalize(mean.float())[0]
+        return self.encode_stream([video[None]])
+
+    @torch.no_grad()
+    def encode_stream(self, parts: Iterable[torch.Tensor]) -> torch.Tensor:
+        """A clip arriving as (1,3,t,H,W) parts in [-1,1] (1 + k*ft frames in all, e.g. decoded
+        chunk by chunk from a file) -> normalized latent (C,T',H',W'); only the latent, a
+        fraction of the clip, is held whole."""
+        parts = iter(parts)
+        first = next(parts)
+        if self.vae is None:
+            return torch.cat([first, *parts], dim=2)[0].float()
+        fs = self.spatial_factor
+        tile = auto_tile(first.shape[-2] // fs, first.shape[-1] // fs)
+        with autocast(first.device.type):
+            means = [
+                mean.float()
+                for mean, _ in self.vae.encode_stream(itertools.chain([first], parts), tile=tile)
+            ]
+        return self.vae.normalize(torch.cat(means, dim=2))[0]  # (C, T', H', W')
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
@@ -80,6 +100,7 @@ class LatentCodec:
         if self.vae is None:
             return latent.float().clamp(-1, 1)
         z = self.vae.denormalize(latent.float()[None])
+        h, w = z.shape[-2:]
         with autocast(z.device.type):
-            video = self.vae.decode_chunked(z)  # memory flat in length
+            video = self.vae.decode_chunked(z, tile=auto_tile(h, w))  # memory flat in length
         return video.float()[0].clamp(-1, 1)
