@@ -73,3 +73,16 @@ def test_the_bundled_folder_declares_its_scale_and_vocabulary():
     assert pipe.config.trained_pixels == 112 * 64  # trained at 64x64, 112x64 and 64x112
     assert pipe.vocabulary == world_vocabulary() and {"circle", "bounces"} <= pipe.vocabulary
     assert pipe.unknown_words("a cat playing the piano") == ["cat", "playing", "piano"]
+
+
+def test_a_file_is_read_at_the_chosen_size(tiny_pipe, tmp_path):
+    """Resolving reads the file fitted to the output size frame by frame: the clip is never
+    held at its own size (before fitting, not only after)."""
+    from chronotope.tasks.request import GenerationRequest, resolve
+
+    clip = np.random.default_rng(2).integers(0, 255, (9, 360, 640, 3), dtype=np.uint8)
+    path = write_video(tmp_path / "clip.mp4", clip, 8.0)
+    request = GenerationRequest("x", video=path, extend="forward", num_frames=4)
+    r = resolve(request, tiny_pipe.defaults)
+    assert (r.width, r.height) == (112, 64) and r.video.shape == (9, 64, 112, 3)
+    assert np.array_equal(r.video, fit_frames(read_video(path).frames, 112, 64))

@@ -25,7 +25,7 @@ import torch
 from chronotope.errors import UsageError
 from chronotope.flow.settings import SamplingSettings
 from chronotope.tasks import sizes, windows
-from chronotope.tasks.conditions import Condition, as_clip, as_image, as_pair
+from chronotope.tasks.conditions import Condition, as_clip, as_image, as_pair, source_size
 from chronotope.tasks.settings import TaskSettings
 
 TASKS = (
@@ -265,12 +265,18 @@ def resolve(
     seed = request.seed
     if seed is None:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
-    image = as_image(request.image, fps=fps, name="image")
-    last_image = as_image(request.last_image, fps=fps, name="last_image")
-    video = as_clip(request.video, fps=fps, name="video")
-    connect = as_pair(request.connect, fps=fps, name="connect")
-    conditions = {"image": image, "last_image": last_image, "video": video, "connect": connect}
-    width, height, notes = _output_size(request, model, conditions)
+    # the output size is chosen from the conditions' sizes before they are read, and a file is
+    # read fitted to it frame by frame (an HD clip is never held at its own size)
+    connect = as_pair(request.connect, fps=fps, name="connect")  # a pair: read as given
+    sources = {
+        n: source_size(getattr(request, n), name=n) for n in ("image", "last_image", "video")
+    }
+    sources["connect"] = None if connect is None else (connect[0].shape[2], connect[0].shape[1])
+    width, height, notes = _output_size(request, model, sources)
+    size = (width, height)
+    image = as_image(request.image, fps=fps, name="image", size=size)
+    last_image = as_image(request.last_image, fps=fps, name="last_image", size=size)
+    video = as_clip(request.video, fps=fps, name="video", size=size)
     prompts = request.prompts
     total, new = sizes.task_frames(request, model, fps, video)
     strength = None
@@ -295,7 +301,7 @@ def resolve(
 
 
 def _output_size(
-    request: GenerationRequest, model: ModelDefaults, conditions: dict
+    request: GenerationRequest, model: ModelDefaults, sources: dict
 ) -> tuple[int, int, tuple[str, ...]]:
     """The call's size; else the first condition's (`sizes.condition_size`): its own rounded
     down to the VAE's grid, or, when it is of another scale and no side is given, the model's
@@ -305,11 +311,10 @@ def _output_size(
     given = (request.width, request.height)
     if None not in given:
         return request.width, request.height, ()
-    name, x = next(((n, x) for n, x in conditions.items() if x is not None), (None, None))
-    x = x[0] if isinstance(x, tuple) else x  # connect: A sets the size
+    # the first condition's (width, height) sets it (a connect's: A's)
+    name, source = next(((n, x) for n, x in sources.items() if x is not None), (None, None))
     fit = None
-    if x is not None:
-        source = (x.shape[-2], x.shape[-3])
+    if source is not None:
         fit = sizes.condition_size(*source, multiple=model.fs, grid=model.grid, pixels=model.scale)
     notes: tuple[str, ...] = ()
     if fit is None:
