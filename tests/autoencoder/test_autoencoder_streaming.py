@@ -109,17 +109,17 @@ def test_stream_from_parts_equals_whole_clip(vae):
     # a clip arriving in parts of any cut, encoded in time chunks and tiles and decoded from the
     # encoder's chunks as they come, equals the whole-clip oracle (halo 8: the tiny VAE's radius)
     torch.manual_seed(2)
-    x = torch.rand(2, 3, 17, 96, 64) * 2 - 1
+    x = torch.rand(2, 3, 9, 96, 64) * 2 - 1
     x = torch.nn.functional.avg_pool3d(x, (1, 9, 9), 1, (0, 4, 4))  # smooth content
     tile = TileSpec(size=6, overlap=2, halo=8)
     with torch.no_grad():
         mean, logvar = vae.encode(x)
         full = vae.decode(mean)
-        parts = [x[:, :, :2], x[:, :, 2:7], x[:, :, 7:16], x[:, :, 16:]]
+        parts = [x[:, :, :2], x[:, :, 2:3], x[:, :, 3:8], x[:, :, 8:]]
         encoded = list(vae.encode_stream(parts, chunk_frames=4, tile=tile))
-        assert [m.shape[2] for m, _ in encoded] == [1, 1, 1, 1, 1]
+        assert [m.shape[2] for m, _ in encoded] == [1, 1, 1]
         decoded = list(vae.decode_stream((m for m, _ in encoded), chunk_latent_frames=1, tile=tile))
-    assert [d.shape[2] for d in decoded] == [1, 4, 4, 4, 4]
+    assert [d.shape[2] for d in decoded] == [1, 4, 4]
     assert (torch.cat([m for m, _ in encoded], 2) - mean).abs().max() < 1e-4
     assert (torch.cat([v for _, v in encoded], 2) - logvar).abs().max() < 1e-4
     assert (torch.cat(decoded, 2) - full).abs().max() < 1e-4

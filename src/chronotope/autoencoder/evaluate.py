@@ -63,11 +63,14 @@ class _Meter:
         return Score(psnr=value, ssim=self.ssim_sum / max(1, self.frames), num_frames=self.frames)
 
 
-def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """(3, T, H, W) in [-1,1] -> uint8 (T, H, W, 3) (same as chronotope.data.to_uint8), with
-    one float temporary (an HD chunk's float copies add up)."""
-    x = video.detach().float().clamp(-1, 1)  # a new tensor: the in-place steps below are safe
-    x = x.add_(1).mul_(127.5).round_().to(torch.uint8)
+def to_uint8_frames(video: torch.Tensor, *, overwrite: bool = False) -> np.ndarray:
+    """(3, T, H, W) in [-1,1] -> uint8 (T, H, W, 3) (same as chronotope.data.to_uint8).
+    `overwrite=True` converts a float32 `video` in place (it is spent): an HD chunk's float copy
+    is 100 MB."""
+    x = video.detach().float()
+    if not overwrite and x.data_ptr() == video.data_ptr():
+        x = x.clone()
+    x = x.clamp_(-1, 1).add_(1).mul_(127.5).round_().to(torch.uint8)
     return x.permute(1, 2, 3, 0).numpy()
 
 
@@ -100,7 +103,7 @@ def reconstruct_iter(
             (mean for mean, _ in encoded), chunk_latent_frames=1, tile=tile
         )
         for chunk in decoded:
-            out = to_uint8_frames(chunk[0])
+            out = to_uint8_frames(chunk[0], overwrite=True)
             del chunk
             yield np.stack([pending.popleft() for _ in range(len(out))]), out
 
