@@ -267,3 +267,30 @@ def test_the_video_shows_the_prompts_color_and_motion(served):
     wait(client, again.id)
     first = client.videos.download_content(ids[0]).content
     assert client.videos.download_content(again.id).content == first
+
+
+def test_a_loop_wraps_its_last_frame_into_its_first(served):
+    """`loop` (this server's extension of the API; the page's Loop tab sends it): the request
+    that reaches the engine is a loop, it survives the store (the worker rebuilds it), and on
+    the model the wrap (last frame -> first) is a step like the others, while the same prompt
+    and seed without `loop` jumps back at the wrap. A bad value is refused naming `loop`."""
+    client = served.client
+    made = {}
+    for loop in (True, False):
+        video = client.videos.create(
+            prompt=PROMPT, size=SIZE, seconds="1", extra_body={"seed": 0, "loop": loop}
+        )
+        wait(client, video.id)
+        made[loop], _ = download(client, video.id)
+    if served.kind == "fake":
+        assert [c.task for c in served.engine.calls[-2:]] == ["loop", "text_to_video"]
+    else:
+
+        def wrap_to_step(frames):
+            steps = np.median([mean_diff(a, b) for a, b in zip(frames[:-1], frames[1:])])
+            return mean_diff(frames[-1], frames[0]) / steps
+
+        assert wrap_to_step(made[True]) < 2.0 < wrap_to_step(made[False])
+    with pytest.raises(openai.BadRequestError) as e:
+        client.videos.create(prompt=PROMPT, size=SIZE, seconds="1", extra_body={"loop": "maybe"})
+    assert e.value.body["param"] == "loop"

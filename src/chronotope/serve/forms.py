@@ -67,7 +67,9 @@ def _flatten(prefix: str, value: Any, out: Fields) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             _flatten(f"{prefix}[{k}]" if prefix else str(k), v, out)
-    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+    elif isinstance(value, bool):  # JSON's true/false as a form sends them
+        out[prefix] = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
         out[prefix] = str(value)
     elif value is not None:
         raise bad_request(f"'{prefix}' has an unsupported type", param=prefix)

@@ -35,7 +35,7 @@ from chronotope.tasks.request import GenerationRequest
 from chronotope.tasks.sizes import parse_size
 
 CREATE_FIELDS = {
-    "prompt", "model", "seconds", "size", "seed", "input_reference",
+    "prompt", "model", "seconds", "size", "seed", "loop", "input_reference",
     "input_reference[image_url]", "input_reference[file_id]",
 }  # fmt: skip
 REMIX_FIELDS = {"prompt", "seed"}
@@ -75,6 +75,14 @@ def parse_seed(fields: Fields) -> int | None:
     if not re.fullmatch(r"\d{1,18}", value.strip()):
         raise bad_request("seed must be a non-negative integer", param="seed")
     return int(value)
+
+
+def parse_loop(fields: Fields) -> bool:
+    """`loop` (an extension of the API): the video's last frame flows into its first."""
+    value = (text(fields, "loop") or "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise bad_request(f"loop must be true or false, got {value!r}", param="loop")
+    return value in ("true", "1")
 
 
 def require_prompt(fields: Fields, config: ServeConfig) -> str:
@@ -198,7 +206,7 @@ async def build_create(fields: Fields, *, config: ServeConfig, engine: Engine) -
         image = await run_in_threadpool(fit_frames, image, width, height)
     request = GenerationRequest(
         prompt=prompt, width=width, height=height, seconds=seconds, image=image,
-        seed=parse_seed(fields),
+        seed=parse_seed(fields), loop=parse_loop(fields),
     )  # fmt: skip
     await run_in_threadpool(_validate, engine, request, config, seconds=seconds, total=seconds)
     job = Job(
@@ -291,7 +299,7 @@ def _spec(r: GenerationRequest) -> dict:
     return {
         "task": r.task, "width": r.width, "height": r.height, "seconds": r.seconds,
         "strength": r.strength, "extend": r.extend, "seed": r.seed,
-        "has_image": r.image is not None, "has_video": r.video is not None,
+        "has_image": r.image is not None, "has_video": r.video is not None, "loop": r.loop,
     }  # fmt: skip
 
 

@@ -49,7 +49,7 @@ def build_request(job: Job, files: JobFiles, fps: float) -> GenerationRequest:
     return GenerationRequest(
         prompt=job.prompt or "", width=s["width"], height=s["height"], seconds=s["seconds"],
         image=image, video=video, strength=s.get("strength"), extend=s.get("extend"),
-        seed=s.get("seed"),
+        seed=s.get("seed"), loop=s.get("loop", False),
     )  # fmt: skip
 
 
