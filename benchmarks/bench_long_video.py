@@ -113,24 +113,25 @@ def _print(rows: list[dict], w: int, h: int, frames: int, fps: float) -> None:
     from chronotope.eval import long_video as lv
 
     print(f"{frames} frames ({frames / fps:.0f} s) at {w}x{h}, {rows[0]['windows']} windows")
-    head = ("prompt", "bright", "contr", "sat", "present", "join max", "join med", "pass", "gen s")
+    head = ("prompt", "bright", "contr", "sat", "size", "present", "join max", "join med", "pass")
+    head += ("gen s",)
     print(f"{head[0]:36s} " + " ".join(f"{x:>8s}" for x in head[1:]) + "  peak MiB")
     for r in rows:
-        cells = [f"{r[f'{k}_drift']:+8.3f}" for k in lv.FIGURES]
+        cells = [f"{r[f'{k}_drift']:+8.3f}" for k in (*lv.FIGURES, "object_size")]
         cells += [f"{r['presence']:8.3f}", f"{r['join_ratio']:8.2f}", f"{r['join_median']:8.2f}"]
         cells += [f"{'yes' if r['pass'] else 'no':>8s}", f"{r['generate_s']:8.1f}"]
         print(f"{r['prompt'][:36]:36s} " + " ".join(cells) + f"  {r['peak_rss_mib']:8.0f}")
         print(f"{'  the world itself':36s} " + _truth_cells(r["truth"]))
     print(
-        f"floor: |drift| <= {lv.DRIFT_MAX:.0%}, presence >= {lv.PRESENCE_MIN:.0%}, "
-        f"joins <= {lv.JOIN_MAX:g}x the median step"
+        f"floor: |drift| <= {lv.DRIFT_MAX:.0%} (brightness, contrast, saturation; size is a "
+        f"reading), presence >= {lv.PRESENCE_MIN:.0%}, joins <= {lv.JOIN_MAX:g}x the median step"
     )
 
 
 def _truth_cells(t: dict) -> str:
     from chronotope.eval import long_video as lv
 
-    cells = [f"{t[f'{k}_drift']:+8.3f}" for k in lv.FIGURES]
+    cells = [f"{t[f'{k}_drift']:+8.3f}" for k in (*lv.FIGURES, "object_size")]
     cells += [f"{t['presence']:8.3f}", f"{t['join_ratio']:8.2f}", f"{t['join_median']:8.2f}"]
     return " ".join(cells) + f" {'yes' if t['pass'] else 'no':>8s}"
 

@@ -40,7 +40,7 @@ def test_the_worlds_own_clip_meets_the_floor(world):
     frames, color = world
     got = lv.measure(frames, SPANS, color)
     assert got["windows"] == 5 and len(got["joins"]) == 4
-    assert got["presence"] == 1.0
+    assert got["presence"] == 1.0 and got["object_size_drift"] == 0.0
     assert all(abs(got[f"{k}_drift"]) < 1e-3 for k in lv.FIGURES)
     assert got["join_ratio"] <= lv.JOIN_MAX and got["pass"]
 
@@ -77,6 +77,7 @@ def test_a_lost_object_is_counted_per_frame(world):
     gone[100:] = frames[0, :1, :1]  # the top-left pixel's color: background, no object
     got = lv.measure(gone, SPANS, color)
     assert got["presence"] == pytest.approx(100 / 121)
+    assert np.isnan(got["object_size_drift"])  # none in the last window: no size to compare
     assert not got["pass"]
 
 

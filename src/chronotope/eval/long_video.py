@@ -6,7 +6,9 @@ text-to-video per case (the pipeline's own windowed extension with overlap, `tas
 and measures, per window of new frames:
 - brightness (mean luma), contrast (std of luma within a frame) and saturation (HSV S weighted
   by V), and the last window's drift against the first (last / first - 1);
-- the prompted object's presence per frame (a detection of its color at a plausible size);
+- the prompted object's presence per frame (a detection of its color at a plausible size), and
+  its size (px) per window, a reading beside the floor: a dark scene's brightness and contrast
+  move with the size of its one object;
 - each join's seam ratio: the step into a window's first frame over the median frame step
   (`tasks.seams.seam_ratio`).
 
@@ -79,23 +81,36 @@ def drift(per_window: dict[str, list[float]]) -> dict[str, float]:
     return {k: _relative(v[-1], v[0]) for k, v in per_window.items()}
 
 
+def _nanmedian(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else float("nan")
+
+
 def _relative(last: float, first: float) -> float:
+    if first != first or last != last:  # NaN: nothing to compare
+        return float("nan")
     if first > 0:
         return float(last / first - 1.0)
     return 0.0 if last == first else float("inf")
 
 
-def presence(frames: np.ndarray, color: str, cfg: TrackConfig | None = None) -> np.ndarray:
-    """(T,) bool: a detection of `color` at a size the world's objects have (the counted-track
-    rule of `tracks.plausible`, per frame) is in the frame."""
+def object_areas(frames: np.ndarray, color: str, cfg: TrackConfig | None = None) -> np.ndarray:
+    """(T,) px: the largest detection of `color` at a size the world's objects have (the
+    counted-track rule of `tracks.plausible`, per frame), NaN where there is none."""
     cfg = cfg or TrackConfig()
     scale = float(min(frames.shape[1:3]))
     lo, hi = cfg.min_area * scale * scale, cfg.max_area * scale * scale
-    found = []
+    areas = []
     for t in range(0, len(frames), _DETECT_CHUNK):
-        for dets in detect(frames[t : t + _DETECT_CHUNK]):
-            found.append(any(d.color == color and lo <= d.area <= hi for d in dets))
-    return np.asarray(found, bool)
+        for dets in detect(frames[t : t + _DETECT_CHUNK]):  # largest first
+            sizes = [d.area for d in dets if d.color == color and lo <= d.area <= hi]
+            areas.append(float(sizes[0]) if sizes else np.nan)
+    return np.asarray(areas)
+
+
+def presence(frames: np.ndarray, color: str) -> np.ndarray:
+    """(T,) bool: the prompted object is found in the frame (`object_areas`)."""
+    return ~np.isnan(object_areas(frames, color))
 
 
 def join_ratios(frames: np.ndarray, spans: list[tuple[int, int]]) -> list[float]:
@@ -109,7 +124,9 @@ def measure(frames: np.ndarray, spans: list[tuple[int, int]], color: str) -> dic
         raise ValueError(f"the windows cover {spans[-1][1]} frames, the video has {len(frames)}")
     per_window = window_figures(frames, spans)
     d = drift(per_window)
-    present = float(presence(frames, color).mean())
+    areas = object_areas(frames, color)
+    present = float((~np.isnan(areas)).mean())
+    sizes = [_nanmedian(areas[a:b]) for a, b in spans]  # the object's size per window
     joins = join_ratios(frames, spans)
     worst_join = max(joins) if joins else float("nan")
     ok = (
@@ -121,10 +138,11 @@ def measure(frames: np.ndarray, spans: list[tuple[int, int]], color: str) -> dic
         "windows": len(spans),
         **{f"{k}_drift": v for k, v in d.items()},
         "presence": present,
+        "object_size_drift": _relative(sizes[-1], sizes[0]),  # a reading, not in the floor
         "join_ratio": worst_join,
         "join_median": float(np.median(joins)) if joins else float("nan"),
         "joins": joins,
-        "per_window": per_window,
+        "per_window": {**per_window, "object_size": sizes},
         "pass": bool(ok),
     }
 
@@ -176,6 +194,7 @@ def section(r) -> None:
     summary = {f"{k}_drift": _worst([abs(row[f"{k}_drift"]) for row in rows]) for k in FIGURES}
     summary.update(
         presence=min(row["presence"] for row in rows),
+        object_size_drift=_worst([abs(row["object_size_drift"]) for row in rows]),
         join_ratio=_worst([row["join_ratio"] for row in rows]),
         windows=len(spans),
         **{"presence.truth": min(t["presence"] for t in truths)},
