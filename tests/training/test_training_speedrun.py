@@ -21,10 +21,13 @@ def train(out, *argv) -> int:
     return main(["train", "--preset", "world-speedrun", "--out", str(out), *TINY, *argv])
 
 
-def test_the_preset_is_the_baseline_recipe_on_two_ranks_for_an_hour():
+def test_the_preset_is_the_baseline_recipe_on_two_ranks_for_an_hour_with_the_levers_that_won():
     preset, base = get_preset("world-speedrun"), get_preset("world-tiny")
     assert preset.ranks == 2 and preset.minutes == 60.0
-    assert preset.override(ranks=1, minutes=None, out=base.out) == base
+    won = dict(lr_schedule="wsd", world_clips=1500, seconds=(1.0, 4.0))  # docs/experiments.md
+    assert all(getattr(preset, k) == v != getattr(base, k) for k, v in won.items())
+    undone = {k: getattr(base, k) for k in won}
+    assert preset.override(ranks=1, minutes=None, out=base.out, **undone) == base
 
 
 def test_two_ranks_train_resume_exactly_and_export_only_the_dit(tmp_path, capsys):

@@ -219,8 +219,16 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # encoding half the world pool before training: 3,028 tokens/s against 2,392 for one process
     # with two threads and 1,896 with one (experiments/speedrun_layout.py, AVX-512 bf16 EPYC,
     # 2026-12-07); `minutes` counts the whole run from the command's start, resumes included.
-    # Levers join it only when their speedrun curve beats it (docs/experiments.md)
-    "world-speedrun": TrainConfig(ranks=2, minutes=60.0, out="runs/world-speedrun"),
+    # Levers join it only when their speedrun curve beats it (docs/experiments.md): lever 2, the
+    # learning rate cooled down to the wall budget (wsd), a 1,500-clip pool, 1-4 s clips
+    "world-speedrun": TrainConfig(
+        ranks=2,
+        minutes=60.0,
+        lr_schedule="wsd",
+        world_clips=1500,
+        seconds=(1.0, 4.0),
+        out="runs/world-speedrun",
+    ),
     "world-small": TrainConfig(
         model="world-small", token_budget=4096, lr=2e-4, ema_decay=0.9995, out="runs/world-small"
     ),
