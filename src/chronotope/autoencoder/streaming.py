@@ -41,7 +41,7 @@ class TileSpec:
 
     The default is large because the causal state of every tile is kept between chunks, and
     halos and overlaps add to it and to the compute (at 1920x1080 the tiles read 1.36x the
-    frame, against 1.77x with 64-pixel tiles); one tile of one latent frame through the bundled
+    frame, against 1.76x with 64-pixel tiles); one tile of one latent frame through the bundled
     decoder takes about 0.4 GB beside the rest."""
 
     size: int = 96
