@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -42,7 +43,6 @@ import numpy as np
 # the new concepts and the world's vocabulary they are shown with
 NEW_COLOR, NEW_SHAPE = "pink", "bar"
 SIZES = ((64, 64), (112, 64), (64, 112))  # the bundled model's training sizes (W, H)
-CLIP_SECONDS = (2.0, 4.0)
 FPS = 8.0
 TRAIN_SEED, JUDGE_SEED = 7_000_000, 8_000_000  # concept clips and judge prompts never meet
 
@@ -99,7 +99,7 @@ def render(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(TRAIN_SEED)
     for i, (kind, color, shape) in enumerate(plan):
         w, h = SIZES[i % len(SIZES)]
-        frames = 1 + 4 * round(rng.uniform(*CLIP_SECONDS) * FPS / 4)
+        frames = 1 + 4 * round(rng.uniform(*args.seconds) * FPS / 4)
         seed = TRAIN_SEED + i
         if kind == "world":
             clip = generate_clip(seed, width=w, height=h, num_frames=frames, fps=FPS)
@@ -177,26 +177,52 @@ def _generate(pipe, prompt: str, seed: int) -> np.ndarray:
     return pipe(prompt, num_frames=17, steps=16, candidates=1, seed=seed).frames
 
 
-def _judge_model(pipe, base_cases, pink, bar, fps: float) -> dict:
+class _Scores:
+    """Every judged case's scores, one JSON line each in a file, so a killed judge resumes
+    where it stopped (a case is a pure function of the model, the prompt and its seed)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        lines = path.read_text().splitlines() if path.exists() else []
+        self.done = {tuple(r["key"]): r["score"] for r in map(json.loads, lines)}
+
+    def score(self, key: tuple, run) -> dict:
+        if key not in self.done:
+            self.done[key] = run()
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"key": list(key), "score": self.done[key]}) + "\n")
+            print(f"{len(self.done)} {key} {self.done[key]}", flush=True)
+        return self.done[key]
+
+
+def _judge_model(pipe, model: str, cases, pink, bar, fps: float, scores: _Scores) -> dict:
+    """The eval's adherence on the in-distribution prompts and the new-concept rates of `model`
+    (the pipeline as it stands: "base" or an adapter's name)."""
     from chronotope.eval.adherence import score_video, summarize
     from chronotope.eval.detect import DetectConfig, detect
 
-    scores = [
-        score_video(c, _generate(pipe, c.text, JUDGE_SEED + i), fps)
-        for i, c in enumerate(base_cases)
+    def world(i, c):
+        return score_video(c, _generate(pipe, c.text, JUDGE_SEED + i), fps)
+
+    def concept(i, c):
+        frames = _generate(pipe, c.text, JUDGE_SEED + 10_000 + i)
+        return score_video(c, frames, fps, detect(frames, DetectConfig(new_concepts=True)))
+
+    judged = [
+        scores.score((model, "world", c.text, i), functools.partial(world, i, c))
+        for i, c in enumerate(cases)
     ]
-    out = {k: v for k, v in summarize(base_cases, scores).items() if k.count(".") == 1}
-    new = DetectConfig(new_concepts=True)
-    for name, cases, attribute in (("pink", pink, "color"), ("bar", bar, "shape")):
-        hits = []
-        for i, c in enumerate(cases):
-            frames = _generate(pipe, c.text, JUDGE_SEED + 10_000 + i)
-            hits.append(score_video(c, frames, fps, detect(frames, new))[attribute])
+    out = {k: v for k, v in summarize(cases, judged).items() if k.count(".") == 1}
+    for name, group, attribute in (("pink", pink, "color"), ("bar", bar, "shape")):
+        hits = [
+            scores.score((model, name, c.text, i), functools.partial(concept, i, c))[attribute]
+            for i, c in enumerate(group)
+        ]
         out[f"new.{name}"] = float(np.mean(hits))
     return out
 
 
-def judge(args: argparse.Namespace) -> None:
+def _judge_setup(args: argparse.Namespace):
     import torch
 
     from chronotope.eval.prompts import prompt_cases
@@ -207,11 +233,30 @@ def judge(args: argparse.Namespace) -> None:
     pink, bar = concept_cases(args.concept_prompts)
     pipe = load_pipeline()
     pipe.set_progress_bar_config(disable=True)
-    fps = float(pipe.config.fps)
+    return pipe, cases, pink, bar, float(pipe.config.fps)
+
+
+def _base_scores(args: argparse.Namespace) -> _Scores:
+    """The base model's cases are the same for every adapter: kept beside `--base-from`'s."""
+    return _Scores(Path(args.base_from or args.out) / "judge_base.jsonl")
+
+
+def base(args: argparse.Namespace) -> None:
+    """The base model alone on the judge's prompts (what `judge` compares the adapter with)."""
+    pipe, cases, pink, bar, fps = _judge_setup(args)
+    few = args.concept_prompts // 3  # as `judge` asks it
+    print(_judge_model(pipe, "base", cases, pink[:few], bar[:few], fps, _base_scores(args)))
+
+
+def judge(args: argparse.Namespace) -> None:
+    pipe, cases, pink, bar, fps = _judge_setup(args)
     t0 = time.monotonic()
-    base = _judge_model(pipe, cases, pink, bar, fps)
+    # the base model's new-concept rates on a few prompts only: it never saw them (0 expected)
+    few = args.concept_prompts // 3
+    base = _judge_model(pipe, "base", cases, pink[:few], bar[:few], fps, _base_scores(args))
     pipe.load_lora_weights(Path(args.out) / "run", adapter_name="concepts")
-    lora = _judge_model(pipe, cases, pink, bar, fps)
+    mine = _Scores(Path(args.out) / "judge_adapter.jsonl")
+    lora = _judge_model(pipe, "adapter", cases, pink, bar, fps, mine)
     rows = sorted(set(base) | set(lora))
     print(f"{'':32s} {'base':>6s} {'adapter':>8s}")
     for k in rows:
@@ -245,7 +290,7 @@ def _train_rate(args: argparse.Namespace, name: str, lora: int) -> float:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(Path(args.out) / "run" / "latents", out / "latents")
     cmd = train_command(args, out, lora=lora, steps=args.time_steps)
-    cmd += ["--log-every", "10", "--checkpoint-every", "100000"]
+    cmd += ["--log-every", "5", "--checkpoint-every", "100000"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     lines = (out / "log.csv").read_text().splitlines()
     header = lines[0].split(",")
@@ -289,10 +334,14 @@ def timing(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("phase", choices=["render", "train", "judge", "time", "all"])
+    p.add_argument("phase", choices=["render", "train", "base", "judge", "time", "all"])
     p.add_argument("--out", default="runs/bench-lora")
     p.add_argument("--clips", type=int, default=200, help="clips rendered (at most 200)")
     p.add_argument("--world-share", type=float, default=0.2, help="share of world clips")
+    p.add_argument(
+        "--seconds", type=lambda t: tuple(float(v) for v in t.split(",")), default=(1.0, 2.0),
+        metavar="LO,HI", help="clip lengths (short clips: more of them in each step)",
+    )  # fmt: skip
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lr", type=float, help="default: the lora preset's")
     p.add_argument(
@@ -305,10 +354,11 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=36, help="eval prompts per set (judge)")
     p.add_argument("--concept-prompts", type=int, default=20, help="per new concept (judge)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of judge and time")
-    p.add_argument("--time-steps", type=int, default=60, help="steps of each timed training")
+    p.add_argument("--base-from", help="another OUT whose base figures (same prompts) to reuse")
+    p.add_argument("--time-steps", type=int, default=25, help="steps of each timed training")
     p.add_argument("--time-gens", type=int, default=5, help="timed generations per mode")
     args = p.parse_args()
-    phases = {"render": render, "train": train, "judge": judge, "time": timing}
+    phases = {"render": render, "train": train, "base": base, "judge": judge, "time": timing}
     for name in phases if args.phase == "all" else [args.phase]:
         phases[name](args)
 
