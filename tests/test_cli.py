@@ -22,6 +22,18 @@ def test_console_script_help_runs():
     assert "chronotope" in out.stdout
 
 
+def test_every_commands_flags_are_built_without_the_heavy_libraries():
+    """`chronotope --help` (and a typo's error) must not wait for diffusers, the trainer or
+    the server: building every subcommand's parser imports none of them."""
+    code = (
+        "import sys; from chronotope.cli.main import build_parser; build_parser(); "
+        "print(sorted(m for m in ('diffusers', 'fastapi', 'peft', 'chronotope.training.trainer', "
+        "'chronotope.autoencoder.vae') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_main_requires_a_command():
     try:
         main([])

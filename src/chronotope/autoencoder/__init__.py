@@ -16,16 +16,35 @@ loss: with L1 alone small objects faded for thousands of steps (23 dB at step 23
 brought their colors back within ~600 steps (27 dB at step 3800), see `losses`.
 """
 
-from chronotope.autoencoder.presets import VAE_PRESETS, VAEPreset, get_preset
-from chronotope.autoencoder.sizes import check_video_size, latent_size, nearest_valid_size
-from chronotope.autoencoder.streaming import TileSpec
-from chronotope.autoencoder.vae import CausalVAE
+from typing import TYPE_CHECKING
 
+from chronotope.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from chronotope.autoencoder.presets import VAE_PRESETS, VAEPreset, get_preset
+    from chronotope.autoencoder.sizes import check_video_size, latent_size, nearest_valid_size
+    from chronotope.autoencoder.streaming import TileSpec
+    from chronotope.autoencoder.vae import CausalVAE
+
+# imported on first use: `vae` pulls in diffusers, which the CLI's flags never need
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "VAE_PRESETS": "presets",
+        "VAEPreset": "presets",
+        "get_preset": "presets",
+        "check_video_size": "sizes",
+        "latent_size": "sizes",
+        "nearest_valid_size": "sizes",
+        "TileSpec": "streaming",
+        "CausalVAE": "vae",
+    },
+)
 __all__ = [
-    "VAE_PRESETS",
     "CausalVAE",
     "TileSpec",
     "VAEPreset",
+    "VAE_PRESETS",
     "check_video_size",
     "get_preset",
     "latent_size",
