@@ -49,6 +49,10 @@ def test_train_export_generate(tmp_path):
             else [tmp_path / "pipe" / part / "config.json"]
         )
         assert all(str(tmp_path) not in f.read_text() for f in files)
+    plain = tmp_path / "plain.txt"  # readable as any file written here (safetensors gives 0600)
+    plain.write_text("x")
+    modes = {f.stat().st_mode & 0o777 for f in (tmp_path / "pipe").rglob("*") if f.is_file()}
+    assert modes == {plain.stat().st_mode & 0o777}
     loaded = load_pipeline(tmp_path / "pipe")
     loaded.set_progress_bar_config(disable=True)
     out = loaded("a red circle", num_frames=5, seed=0)

@@ -8,6 +8,7 @@ import torch
 from chronotope.errors import CorruptFileError
 from chronotope.utils.checkpoint import (
     MARKER,
+    atomic_save_safetensors,
     latest_checkpoint,
     load_checkpoint,
     load_optimizer_state,
@@ -104,3 +105,14 @@ def test_no_tensors_round_trip(tmp_path):
     assert load_safetensors(tmp_path / "empty.safetensors") == {}
     atomic_save_safetensors({}, tmp_path / "meta.safetensors", metadata={"a": 1})
     assert load_safetensors(tmp_path / "meta.safetensors") == {}
+
+
+def test_saved_weights_take_the_umask_like_any_file(tmp_path):
+    """safetensors writes 0600; a model folder another user serves must be readable as a plain
+    file written here would be."""
+    path = tmp_path / "w.safetensors"
+    atomic_save_safetensors({"a": torch.zeros(2)}, path)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert load_safetensors(path)["a"].shape == (2,)

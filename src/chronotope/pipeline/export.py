@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
+from chronotope.utils.checkpoint import share_files
 from chronotope.utils.configs import config_differences
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -156,6 +157,7 @@ def _save(pipe, dest, storage_dtype):
         config = json.loads(path.read_text())
         config.pop("_name_or_path", None)
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    share_files(dest)
     _cast(pipe, torch.float32)  # the rounded weights, as a later load sees them
     return pipe
 

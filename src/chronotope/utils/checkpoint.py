@@ -9,6 +9,7 @@ Nothing here ever unpickles: weights and optimizer state are safetensors, metada
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -36,6 +37,22 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@functools.cache
+def file_mode() -> int:
+    """The mode a plain `open(path, "w")` gives a new file here (0o666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def share_files(folder: str | os.PathLike) -> None:
+    """Give every file under `folder` the mode a plain new file gets here (`file_mode`):
+    diffusers' `save_pretrained` writes its weights through safetensors, as 0600."""
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, file_mode())
+
+
 def atomic_save_safetensors(
     tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None
 ) -> None:
@@ -47,6 +64,7 @@ def atomic_save_safetensors(
     # it cannot read back, for no tensors with empty metadata (an empty data buffer)
     meta = {k: str(v) for k, v in (metadata or {}).items()} or None
     save_file(flat, str(tmp), metadata=meta)
+    os.chmod(tmp, file_mode())  # safetensors writes 0600: others could not read a shared model
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
