@@ -8,6 +8,7 @@ from chronotope.autoencoder import CausalVAE
 from chronotope.autoencoder.evaluate import reconstruct_file, valid_frames, write_video_chunks
 from chronotope.autoencoder.metrics import psnr, ssim
 from chronotope.cli.main import main
+from chronotope.data.video_io import read_video
 
 
 def test_psnr_and_ssim_values():
@@ -53,14 +54,18 @@ def test_reconstruct_cli_writes_clip_and_scores(tmp_path, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "dropped the last 2 frame(s)" in out and "PSNR" in out
-    score, dropped = reconstruct_file(
-        CausalVAE.from_pretrained(tmp_path / "vae"),
-        tmp_path / "in.mp4",
-        tmp_path / "o.png",
-        max_frames=1,
-    )
-    assert dropped == 0 and score.num_frames == 1 and 0 < score.psnr < 40
+    # 7 frames is not 1 + 4k: the last latent frame is padded, and every frame comes back
+    assert code == 0 and "7 frames" in out and "PSNR" in out
+    assert len(read_video(tmp_path / "out.mp4").frames) == 7
+    vae = CausalVAE.from_pretrained(tmp_path / "vae")
+    score = reconstruct_file(vae, tmp_path / "in.mp4", tmp_path / "o.png", max_frames=1)
+    assert score.num_frames == 1 and 0 < score.psnr < 40
+    # the first 5 frames come out as a 5-frame clip's do (padding touches only the last group)
+    five = reconstruct_file(vae, tmp_path / "in.mp4", tmp_path / "five.mp4", max_frames=5)
+    a = read_video(tmp_path / "five.mp4").frames.astype(int)  # each through its own H.264
+    b = read_video(tmp_path / "out.mp4").frames[:5].astype(int)
+    assert np.abs(a - b).mean() < 1.0
+    assert five.num_frames == 5
 
 
 def test_cli_bad_input_is_usage_error(tmp_path, capsys):

@@ -146,30 +146,34 @@ def reconstruct_file(
     dst: str | os.PathLike,
     *,
     max_frames: int | None = None,
-) -> tuple[Score, int]:
-    """Encode + decode a clip file, write `dst`, return (score, frames dropped to fit 1 + k*ft).
+) -> Score:
+    """Encode + decode a clip file, write `dst` with as many frames as `src` has, and score it.
     Streamed end to end: frames are decoded, encoded, decoded again, scored and written chunk
-    by chunk, so peak memory does not grow with the clip's length."""
+    by chunk, so peak memory does not grow with the clip's length. A clip whose length is not
+    1 + k*ft has its last latent frame filled with copies of its last frame, cut again from
+    the output: no frame is lost."""
     from chronotope.data.video_io import VideoFrames, VideoWriter
 
     ft = model.config.temporal_factor
     reader = VideoFrames(src, max_frames=max_frames)
-    dropped = [0]
+    read = [0]
 
     def encodable() -> Iterator[np.ndarray]:
-        """The clip's chunks cut to 1 + k*ft frames (only the last chunk can be over)."""
+        """The clip's chunks; the last one padded to whole latent frames (1 + k*ft in all)."""
         for i, part in enumerate(reader.chunks(ft)):
-            over = 0 if i == 0 else len(part) % ft
-            dropped[0] += over
-            if len(part) > over:
-                yield part[: len(part) - over]
+            read[0] += len(part)
+            short = 0 if i == 0 else -len(part) % ft
+            yield np.concatenate([part, part[-1:].repeat(short, axis=0)]) if short else part
 
-    meter = _Meter()
+    meter, written = _Meter(), 0
     with VideoWriter(dst, reader.fps or 1.0) as writer:
+        # the padding is in the last chunk, which comes out after every frame has been read
         for ref, out in reconstruct_iter(model, encodable()):
-            meter.add(ref, out)
-            writer.write(out)
-    return meter.score(), dropped[0]
+            keep = min(len(out), read[0] - written)
+            meter.add(ref[:keep], out[:keep])
+            writer.write(out[:keep])
+            written += keep
+    return meter.score()
 
 
 def write_video_chunks(path: str | os.PathLike, chunks: Iterable[np.ndarray], fps: float) -> Path:

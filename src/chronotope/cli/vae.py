@@ -166,11 +166,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         raise UsageError("--max-frames must be >= 1", param="max-frames")
     if not args.src.is_file():
         raise UsageError(f"--in {args.src}: no such file", param="in")
-    score, dropped = reconstruct_file(
-        load_model(args.model), args.src, args.out, max_frames=args.max_frames
-    )
-    if dropped:
-        print(f"note: dropped the last {dropped} frame(s) to fit 1 + k*temporal_factor")
+    score = reconstruct_file(load_model(args.model), args.src, args.out, max_frames=args.max_frames)
     print(
         f"wrote {args.out}: {score.num_frames} frames, PSNR {score.psnr:.2f} dB, SSIM {score.ssim:.4f}"
     )
