@@ -392,7 +392,7 @@ def timing(args: argparse.Namespace) -> None:
     dit = (BUNDLED_MODEL_DIR / "transformer" / "diffusion_pytorch_model.safetensors").stat()
     sizes = {"adapter_bytes": adapter, "dit_bytes": dit.st_size, "ratio": adapter / dit.st_size}
     print(f"training tokens/s: adapter {rates['lora']:.0f}, full fine-tuning {rates['full']:.0f}")
-    print(f"generation s (17 frames 64x64, 16 steps): {gen}")
+    print(f"generation s (17 frames 64x64, the model's steps, one candidate): {gen}")
     print(f"adapter {adapter / 1e6:.2f} MB = {sizes['ratio']:.1%} of the DiT's file")
     _update(Path(args.out), "time", {"train_tokens_per_s": rates, "generate_s": gen, **sizes})
 
