@@ -69,7 +69,7 @@ def run_case(clip: Path, out: Path, model: Path | None, threads: int | None) -> 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
     wall = time.perf_counter() - start
-    text = proc.stdout.read().decode()
+    text = proc.stdout.read().decode().replace(str(out.parent), "<tmp>")  # no machine path
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text}")
