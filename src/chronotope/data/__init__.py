@@ -6,8 +6,9 @@ worker process does not import torch through `datasets` and `video_io`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from chronotope.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "Video": "video_io",
@@ -77,7 +78,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
