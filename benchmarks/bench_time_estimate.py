@@ -6,7 +6,7 @@ machine is shared, so each call's time is given twice: wall seconds, and the pro
 seconds over its threads (what the calibration measures where other work shares the cores:
 the time the call takes on its own). Ratios are estimate / measured.
 
-    .venv/bin/python benchmarks/bench_time_estimate.py [--quick]
+    .venv/bin/python benchmarks/bench_time_estimate.py [--quick] [--large]
 
 Writes benchmarks/results/time_estimate.json.
 """
@@ -36,9 +36,13 @@ CASES = {
     "long 112x64 65f (3 windows)": dict(width=112, height=64, num_frames=65, steps=8),
     "t2v 256x144 17f 8 steps": dict(width=256, height=144, num_frames=17, steps=8),
     "t2v 512x288 9f 4 steps": dict(width=512, height=288, num_frames=9, steps=4),
-    # 4,600 tokens a sample: attention (quadratic) outweighs the rest, extrapolated from 1,024
+    # 4,600 tokens a sample: attention (quadratic) outweighs the rest
     "t2v 640x360 17f 2 steps": dict(width=640, height=360, num_frames=17, steps=2),
+    # 10,800 tokens a sample, twice (guidance): the calibration's 4,096-token point extrapolated
+    "t2v 1280x720 9f 1 step": dict(width=1280, height=720, num_frames=9, steps=1),
 }
+# --large: 40,800 tokens a sample (the 1920x1080 clip of bench_large_formats), minutes a step
+LARGE = {"t2v 1920x1080 17f 1 step": dict(width=1920, height=1080, num_frames=17, steps=1)}
 QUICK = ("t2v 64x64 9f 24 steps", "extend 112x64 +16f (3 candidates)", "t2v 256x144 17f 8 steps")
 
 
@@ -70,6 +74,7 @@ def measure(pipe, name: str, kwargs: dict, clip: np.ndarray) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="three cases")
+    ap.add_argument("--large", action="store_true", help="also a 1920x1080 clip (minutes)")
     args = ap.parse_args()
     from chronotope.pipeline.loading import load_pipeline
     from chronotope.pipeline.timing import CACHE_ENV, calibration, machine_name
@@ -83,8 +88,9 @@ def main() -> None:
     pipe(PROMPT, width=64, height=64, num_frames=1, steps=1, seed=0)  # loads the text encoder
     print(f"{machine_name(pipe)}; calibration {calibrate_s:.1f} s")
     clip = pipe(PROMPT, width=112, height=64, num_frames=17, steps=4, seed=1).frames
-    names = QUICK if args.quick else tuple(CASES)
-    rows = [measure(pipe, name, CASES[name], clip) for name in names]
+    cases = {**CASES, **LARGE} if args.large else CASES
+    names = QUICK if args.quick else tuple(cases)
+    rows = [measure(pipe, name, cases[name], clip) for name in names]
     ratios = [row["ratio_cpu"] for row in rows]
     print(f"estimate / cpu-per-thread: {min(ratios):.2f} .. {max(ratios):.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,22 @@ def test_measured_calibration_is_positive_and_leaves_the_rng(tiny_pipe):
     assert calib.encode_s(10**6) > calib.encode_s(10**3) > 0
 
 
+@pytest.mark.parametrize("point, factor", [(0, 1.3), (1, 0.8), (2, 1.3), (3, 0.9)])
+def test_forward_fit_recovers_its_law_and_one_noisy_time_barely_moves_a_large_call(point, factor):
+    """Exact times give back the coefficients; one time off by 10-30% (other work on the core
+    while it was measured) moves the estimate of a 1920x1080 clip's step (two segments of
+    40,800 tokens, 1,600x the largest point's attention) by at most 15%. The three-point fit
+    this replaced moved it 1.7x when the 1024-token time was 30% long."""
+    truth = (0.02, 1.5e-4, 1.5e-7)  # the bundled DiT on one AVX-512 thread, about
+    times = [truth[0] + truth[1] * n * s + truth[2] * n * n * s for n, s in timing.FORWARD_POINTS]
+    assert np.allclose(timing._fit_forward(times), truth, rtol=1e-6)
+    times[point] *= factor
+    fit = Calibration(timing._fit_forward(times), (0.0, 0.0), (0.0, 0.0))
+    exact = Calibration(truth, (0.0, 0.0), (0.0, 0.0))
+    assert min(fit.forward) >= 0
+    assert 0.85 <= fit.forward_s(40_800, 2) / exact.forward_s(40_800, 2) <= 1.15
+
+
 def test_time_budget_refuses_before_the_transformer_runs(tiny_pipe, fixed):
     calls = []
     hook = tiny_pipe.transformer.register_forward_pre_hook(lambda *a: calls.append(1))

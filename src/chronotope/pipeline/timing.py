@@ -1,9 +1,15 @@
 """How long a generation call takes on this machine, told before anything runs.
 
-Calibration, once per machine and model config: the transformer's forward timed at three
-packings (128 tokens; 8 segments of 128; 1024 tokens) gives
+Calibration, once per machine and model config: the transformer's forward timed at four
+packings (128 tokens; 8 segments of 128; 1024 tokens; 4096 tokens) gives
 
     seconds = a + b * tokens + c * sum(segment length ** 2)      (attention: per segment, n^2)
+
+fitted to the four times by least squares on their relative errors, every coefficient >= 0.
+The 4096-token point is where attention is most of a forward (about 90% here), so c is read
+from a time of seconds rather than from the difference of two short ones: with only points up
+to 1024 tokens, c came out up to 4x too large on a machine with other work, and a 1920x1080
+clip (40,800 tokens a sample) was told at 12.7 h for 1.5 h of work.
 
 and the VAE's decode and encode timed at two frame sizes give seconds = a + b * pixel frames
 (tiles counted with their halo). The modules are built from the model's configs with random
@@ -50,7 +56,7 @@ CACHE_ENV = "CHRONOTOPE_CACHE_DIR"
 CACHE_FILE = "timing.json"
 TELL_ABOVE_S = 60.0  # a call expected to take longer is told before it starts
 # the transformer's calibration packings: (segment length, segments)
-FORWARD_POINTS = ((128, 1), (128, 8), (1024, 1))
+FORWARD_POINTS = ((128, 1), (128, 8), (1024, 1), (4096, 1))
 # the VAE's: latent (frames, side) decoded, pixel (frames, side) encoded
 DECODE_POINTS = ((2, 8), (2, 16))
 ENCODE_POINTS = ((5, 64), (5, 128))
@@ -153,6 +159,7 @@ def _precision(pipe, device: torch.device) -> str:
 def machine_key(pipe) -> str:
     """What a calibration holds for: chip, threads, precision, torch and the model's configs."""
     configs = {
+        "points": [FORWARD_POINTS, DECODE_POINTS, ENCODE_POINTS],  # another layout: measured again
         "transformer": _plain(pipe.transformer.config),
         "vae": {k: v for k, v in _plain(pipe.vae.config).items() if k != "latent_stats"},
     }
@@ -209,16 +216,23 @@ def measure_calibration(pipe) -> Calibration:
     return Calibration(_fit_forward(forward), _fit_line(decode), _fit_line(encode))
 
 
-def _fit_forward(times: list[float]) -> tuple[float, float, float]:
-    """(a, b, c) through the three FORWARD_POINTS (c, b >= 0: noise never makes more tokens
-    cheaper)."""
-    (n1, s1), (n2, s2), (n3, s3) = FORWARD_POINTS
-    t1, t2, t3 = times
-    # points 2 and 3 hold as many tokens in all: their difference is attention's
-    c = max(0.0, (t3 - t2) / (n3 * n3 * s3 - n2 * n2 * s2))
-    b = max(0.0, (t2 - t1 - c * (n2 * n2 * s2 - n1 * n1 * s1)) / (n2 * s2 - n1 * s1))
-    a = max(0.0, t1 - b * n1 * s1 - c * n1 * n1 * s1)
-    return a, b, c
+def _fit_forward(
+    times: list[float], points: tuple[tuple[int, int], ...] = FORWARD_POINTS
+) -> tuple[float, float, float]:
+    """(a, b, c) of `seconds = a + b * tokens + c * sum(n^2)` through the timed `points`
+    ((segment length n, segments) each): the least relative squared error with a, b, c >= 0
+    (noise never makes more tokens cheaper), found over the subsets of free coefficients."""
+    rows = np.array([[1.0, n * s, n * n * s] for n, s in points])
+    t = np.asarray(times, dtype=np.float64)
+    rows, rhs = rows / t[:, None], np.ones(len(t))  # each point's error relative to its time
+    best, best_err = (0.0, 0.0, 0.0), np.inf
+    for free in ((0, 1, 2), (1, 2), (0, 2), (0, 1), (2,), (1,), (0,)):
+        coef = np.zeros(3)
+        coef[list(free)] = np.linalg.lstsq(rows[:, free], rhs, rcond=None)[0]
+        err = float(np.sum((rows @ coef - rhs) ** 2))
+        if coef.min() >= 0 and err < best_err:
+            best, best_err = tuple(float(x) for x in coef), err
+    return best
 
 
 def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
