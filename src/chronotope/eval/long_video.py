@@ -82,6 +82,8 @@ def drift(per_window: dict[str, list[float]]) -> dict[str, float]:
 
 
 def _nanmedian(x: np.ndarray) -> float:
+    """`np.nanmedian`, without its RuntimeWarning where every value is NaN (a window where the
+    object is never found: NaN is the answer there, not a fault to warn about)."""
     x = x[~np.isnan(x)]
     return float(np.median(x)) if len(x) else float("nan")
 

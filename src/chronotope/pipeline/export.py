@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from chronotope.errors import UsageError
-from chronotope.utils.checkpoint import share_files
+from chronotope.utils.checkpoint import save_pretrained
 from chronotope.utils.configs import config_differences
 
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -151,13 +151,12 @@ def _swap_decoder(vae, vae_dir):
 
 def _save(pipe, dest, storage_dtype):
     _cast(pipe, storage_dtype)
-    pipe.save_pretrained(dest)
+    save_pretrained(pipe, dest)
     for component in ("transformer", "vae"):  # where the weights came from is this machine's
         path = Path(dest) / component / "config.json"  # business: a shipped folder names no path
         config = json.loads(path.read_text())
         config.pop("_name_or_path", None)
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    share_files(dest)
     _cast(pipe, torch.float32)  # the rounded weights, as a later load sees them
     return pipe
 

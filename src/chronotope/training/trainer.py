@@ -58,7 +58,7 @@ from chronotope.training.logs import MetricsLog
 from chronotope.training.lora import add_lora, save_adapter
 from chronotope.training.model import build_model, load_init_weights
 from chronotope.training.preview import sample_latents, write_previews
-from chronotope.utils.checkpoint import share_files
+from chronotope.utils.checkpoint import save_pretrained
 from chronotope.utils.precision import autocast
 
 
@@ -427,8 +427,7 @@ class Trainer:
                 captions = getattr(self.packer.stream_factory, "captions", None)
                 save_adapter(final, model, self.cfg.lora, captions() if captions else None)
             else:
-                model.save_pretrained(final / "transformer", safe_serialization=True)
-                share_files(final / "transformer")
+                save_pretrained(model, final / "transformer", safe_serialization=True)
             if self.codec.vae is not None and not self.cfg.lora:
                 shutil.copytree(self.codec.source, final / "vae", dirs_exist_ok=True)
             (final / "training.json").write_text(json.dumps(self._final_info(), indent=2))

@@ -45,9 +45,11 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def share_files(folder: str | os.PathLike) -> None:
-    """Give every file under `folder` the mode a plain new file gets here (`file_mode`):
-    diffusers' `save_pretrained` writes its weights through safetensors, as 0600."""
+def save_pretrained(obj, folder: str | os.PathLike, **kwargs) -> None:
+    """`obj.save_pretrained(folder, **kwargs)` (a diffusers model or pipeline), every file it
+    wrote then given the mode a plain new file gets here (`file_mode`): diffusers writes its
+    weights through safetensors, as 0600, which others could not read in a shared model."""
+    obj.save_pretrained(folder, **kwargs)
     for path in Path(folder).rglob("*"):
         if path.is_file() and not path.is_symlink():
             os.chmod(path, file_mode())
