@@ -9,8 +9,8 @@
 1. `render`: at most 200 captioned clips as a user brings them (OUT/clips: `clip.mp4` +
    `clip.txt`): world scenes in the new color pink and the new shape bar
    (`eval/concepts.py`: the world's motions, backgrounds, physics and phrasings; the world
-   generator never draws them), and a share of the world's own clips so the base vocabulary is
-   rehearsed.
+   generator never draws them); `--world-share` adds the world's own clips among them
+   (rehearsal by data, default none: the trainer's `--preserve` keeps the base vocabulary).
 2. `train`: `chronotope train --init bundled --lora RANK --data OUT/clips --minutes M` as a user
    runs it (its clock includes reading and encoding the clips), on both cores (`--ranks 2`).
 3. `judge`: prompts that name the new concepts, written from scenes of eval seeds no training
@@ -127,6 +127,8 @@ def train_command(args: argparse.Namespace, out: Path, *, lora: int, minutes=Non
         cmd += ["--lr", f"{args.lr:g}"]
     if lora:
         cmd += ["--lora", str(lora)]
+        if args.preserve is not None:
+            cmd += ["--preserve", f"{args.preserve:g}"]
     if minutes is not None:
         cmd += ["--minutes", f"{minutes:g}"]
     if steps is not None:
@@ -400,13 +402,17 @@ def main() -> None:
     p.add_argument("phase", choices=["render", "train", "base", "judge", "time", "all"])
     p.add_argument("--out", default="runs/bench-lora")
     p.add_argument("--clips", type=int, default=200, help="clips rendered (at most 200)")
-    p.add_argument("--world-share", type=float, default=0.2, help="share of world clips")
+    p.add_argument(
+        "--world-share", type=float, default=0.0,
+        help="share of world clips among the user's (rehearsal by data; --preserve does it)",
+    )  # fmt: skip
     p.add_argument(
         "--seconds", type=lambda t: tuple(float(v) for v in t.split(",")), default=(1.0, 2.0),
         metavar="LO,HI", help="clip lengths (short clips: more of them in each step)",
     )  # fmt: skip
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lr", type=float, help="default: the lora preset's")
+    p.add_argument("--preserve", type=float, help="train --preserve (default: the preset's)")
     p.add_argument(
         "--minutes",
         type=float,
@@ -414,7 +420,7 @@ def main() -> None:
         help="training budget (the command's clock: encoding, training, the final save within 15)",
     )
     p.add_argument("--ranks", type=int, default=2, help="training processes (one per core)")
-    p.add_argument("--prompts", type=int, default=36, help="eval prompts per set (judge)")
+    p.add_argument("--prompts", type=int, default=144, help="eval prompts per set (judge)")
     p.add_argument("--concept-prompts", type=int, default=20, help="per new concept (judge)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of judge and time")
     p.add_argument("--steps", type=int, help="judge's solver steps (default: the model's own)")

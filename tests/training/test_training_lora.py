@@ -165,3 +165,46 @@ def test_the_lora_flag_starts_from_the_lora_preset():
     tiny = config_from_args(build_parser().parse_args(["train", "--preset", "world-tiny",
                                                        "--init", "bundled", "--lora", "2"]))  # fmt: skip
     assert tiny == get_preset("world-tiny").override(init="bundled", lora=2)
+
+
+def test_preserve_distils_world_clips_to_the_base_and_resumes_exactly(base, clips, tmp_path,
+                                                                       text_encoder):  # fmt: skip
+    """`--preserve 0.5`: every other clip of the stream is a world clip whose target is the
+    frozen base's own prediction, so before the adapter moves (B = 0) their loss is exactly 0
+    and the user clips' is not; the stream reopens at any position as it ran, and a run
+    paused and resumed ends with the adapter of one that was not."""
+    from itertools import islice
+
+    cfg = lora_cfg(base, clips, tmp_path / "a", preserve=0.5, steps=4, checkpoint_every=2)
+    trainer = Trainer(cfg, text_encoder=text_encoder)
+    stream = trainer.packer.stream_factory
+    run = [(s.text, getattr(s, "teacher", False), s.latent) for s in islice(stream(0), 12)]
+    assert [t for _, t, _ in run] == [False, True] * 6
+    again = [(s.text, getattr(s, "teacher", False), s.latent) for s in islice(stream(5), 7)]
+    assert all(a[:2] == b[:2] and torch.equal(a[2], b[2]) for a, b in zip(again, run[5:]))
+
+    batch = trainer.next_batch()
+    _, per_sample, _ = trainer.train_step(batch)
+    flags = []
+    for b in batch.packs:
+        seg = b.packed.segments
+        hits = torch.zeros(len(seg)).index_add(0, seg.segment_ids(), b.teacher.float())
+        flags.append(hits[: seg.num_samples] > 0)
+    teacher = torch.cat(flags)
+    assert teacher.any() and (~teacher).any()
+    assert torch.all(per_sample[teacher] == 0) and torch.all(per_sample[~teacher] > 0)
+
+    whole = Trainer(cfg, text_encoder=text_encoder)  # out "a" has no checkpoint yet: fresh
+    whole.run()
+    paused = Trainer(cfg.override(out=str(tmp_path / "b")), text_encoder=text_encoder)
+    paused.run(max_steps=2)
+    resumed = Trainer(cfg.override(out=str(tmp_path / "b")), text_encoder=text_encoder)
+    assert resumed.step == 2
+    resumed.run()
+    for (name, p), q in zip(whole.inner.named_parameters(), resumed.inner.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_preserve_needs_lora():
+    with pytest.raises(UsageError, match="--preserve"):
+        get_preset("test").override(preserve=0.3).validate()

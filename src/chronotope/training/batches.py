@@ -43,6 +43,7 @@ class Item:
     text: str
     num_tokens: int
     born: int  # the step at which it entered the buffer (for the age bound)
+    teacher: bool = False  # its target is the base model's prediction (`--preserve`)
 
 
 class Packer:
@@ -80,7 +81,8 @@ class Packer:
                 f"more than --token-budget {self.budget}; raise the budget or shorten the clips",
                 param="token_budget",
             )
-        return Item(latent, str(sample.text), n, self.calls)
+        teacher = bool(getattr(sample, "teacher", False))
+        return Item(latent, str(sample.text), n, self.calls, teacher)
 
     def next(self) -> list[Item]:
         """Fill the buffer, pack it, and take out the fullest pack — or, once the oldest clip
@@ -104,15 +106,14 @@ class Packer:
         meta = {
             "position": self.position,
             "calls": self.calls,
-            "buffer": [[it.text, it.num_tokens, it.born] for it in self.buffer],
+            "buffer": [[it.text, it.num_tokens, it.born, it.teacher] for it in self.buffer],
         }
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         self.position, self.calls = int(meta["position"]), int(meta["calls"])
         self.buffer = [
-            Item(tensors[f"buffer.{i:05d}"], text, n, born)
-            for i, (text, n, born) in enumerate(meta["buffer"])
+            Item(tensors[f"buffer.{i:05d}"], *entry) for i, entry in enumerate(meta["buffer"])
         ]
         self._iter = None  # reopened at `position` on the next read
 
@@ -125,6 +126,7 @@ class TrainBatch:
     target: torch.Tensor  # (L, D) velocity noise - x
     weight: torch.Tensor  # (L,) 1 for noisy tokens, 0 for conditioning tokens
     kinds: list[str]  # the task-mask kind of each sample (for logging)
+    teacher: torch.Tensor  # (L,) bool: tokens whose target is the base model's prediction
 
     @property
     def num_tokens(self) -> int:
@@ -161,7 +163,8 @@ def make_batch(
         kinds.append(kind)
     texts = ["" if d else it.text for d, it in zip(dropped.tolist(), items)]
     packed = PackedBatch.build(xs, positions, infos, sigma=sigmas, text=encode_text(texts))
-    return TrainBatch(packed, torch.cat(targets), torch.cat(weights), kinds)
+    teacher = torch.cat([torch.full((it.num_tokens,), it.teacher) for it in items])
+    return TrainBatch(packed, torch.cat(targets), torch.cat(weights), kinds, teacher)
 
 
 @dataclass

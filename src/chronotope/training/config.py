@@ -32,6 +32,11 @@ class TrainConfig:
     # LoRA rank: train a peft adapter on the `init` DiT's attention and MLP projections, the
     # rest frozen, and write it as final/pytorch_lora_weights.safetensors (0: train every weight)
     lora: int = 0
+    # prior preservation under --lora with `--data` clips: this share of the clips trained on
+    # are world clips (a pool of `streams.PRESERVE_CLIPS`) whose target is the frozen base
+    # model's own prediction, so the adapter learns the new clips without changing what the
+    # base already draws (0: off)
+    preserve: float = 0.0
     # ---- data ----
     # "world" (the procedural stream), a manifest CSV (`path,text,...`), or a folder of clips
     # each captioned by a `.txt` beside it; real clips are read at `fps`, at the pixel area of
@@ -114,6 +119,7 @@ class TrainConfig:
             ("steps", self.steps >= 1, ">= 1"),
             ("minutes", self.minutes is None or self.minutes > 0, "> 0"),
             ("lora", self.lora >= 0, ">= 0 (0: train every weight)"),
+            ("preserve", 0 <= self.preserve < 1, "in [0, 1)"),
             ("lr", 0 < self.lr < 1, "in (0, 1)"),
             (
                 "lr_schedule",
@@ -160,6 +166,11 @@ class TrainConfig:
                 "--lora trains an adapter on a trained DiT: give --init bundled or a pipeline "
                 "folder",
                 param="lora",
+            )
+        if self.preserve and not self.lora:
+            raise UsageError(
+                "--preserve keeps a LoRA adapter close to its base: it needs --lora RANK",
+                param="preserve",
             )
         if self.world_families:
             from chronotope.world import check_family_weights
@@ -233,13 +244,17 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         model="world-small", token_budget=4096, lr=2e-4, ema_decay=0.9995, out="runs/world-small"
     ),
     # lora (issue 40): a rank-8 adapter on the bundled DiT from one's own clips (`--data`), what
-    # `train --lora` starts from. lr 1e-3: B starts at zero and the adapter is small, so it takes
-    # larger steps than the full model's 4e-4; a short warmup and an EMA over ~100 steps suit a
-    # run of hundreds of steps; wsd cools a `--minutes` run down by its wall time
+    # `train --lora` starts from. lr 2e-3: B starts at zero and the adapter is small, so it takes
+    # larger steps than the full model's 4e-4 (1e-3 learned the new words less in 14 minutes); a
+    # short warmup and an EMA over ~100 steps suit a run of hundreds of steps; wsd cools a
+    # `--minutes` run down by its wall time. preserve 0.4: without it the adapter blurred the
+    # base's shapes (shape adherence -0.08 to -0.18, held-out world loss +14-31%), with it -0.03
+    # and +4% (benchmarks/bench_lora.py, docs/experiments.md)
     "lora": TrainConfig(
         init="bundled",
         lora=8,
-        lr=1e-3,
+        preserve=0.4,
+        lr=2e-3,
         warmup_steps=30,
         lr_schedule="wsd",
         ema_decay=0.99,

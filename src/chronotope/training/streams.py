@@ -49,7 +49,15 @@ def default_stream_factory(cfg: TrainConfig, codec: LatentCodec) -> StreamFactor
             )
 
         return world
-    return ClipPool(cfg, codec, Path(cfg.out) / "latents")
+    clips = ClipPool(cfg, codec, Path(cfg.out) / "latents")
+    if cfg.preserve:
+        pool = cfg.override(world_clips=PRESERVE_CLIPS)
+        world = WorldPool(pool, codec, Path(cfg.out) / "latents")
+        return Preserved(clips, world, cfg.preserve)
+    return clips
+
+
+PRESERVE_CLIPS = 400  # the world clips `--preserve` distils the base model's predictions on
 
 
 class WorldPool:
@@ -235,3 +243,46 @@ def _stamp(path: Path) -> tuple[int, int]:
     except OSError:
         return -1, -1
     return st.st_size, st.st_mtime_ns
+
+
+class Preserved:
+    """`clips` with world clips mixed in (a `share` of the stream, evenly spaced) that are
+    marked `teacher`: their target is the frozen base model's prediction (the trainer runs it
+    with the adapter disabled), so an adapter is trained to leave the base vocabulary as it was
+    (prior preservation by self-distillation). Position p is world clip floor(p * share) when
+    that count steps at p, else user clip p - floor(p * share)."""
+
+    distils = True  # the trainer runs the base model for the marked clips' targets
+
+    def __init__(self, clips: ClipPool, world: WorldPool, share: float):
+        self.clips, self.world, self.share = clips, world, share
+
+    def _worlds(self, position: int) -> int:
+        return int(np.floor(position * self.share))
+
+    def encode_shard(self, shard: int = 0, shards: int = 1, *, progress: bool = True) -> int:
+        done = self.clips.encode_shard(shard, shards, progress=progress)
+        return done + self.world.encode_shard(shard, shards, progress=progress)
+
+    def prepare(self, *, progress: bool = True) -> list[int]:
+        self.world.encode_shard(progress=progress)
+        return self.clips.prepare(progress=progress)
+
+    def captions(self) -> list[str]:
+        return self.clips.captions()
+
+    def report(self) -> str:
+        return self.clips.report() + f"; {self.share:.0%} world clips keep the base's predictions"
+
+    def __call__(self, position: int) -> Iterator:
+        users = self.clips(position - self._worlds(position))
+        while True:
+            k = self._worlds(position)
+            if self._worlds(position + 1) > k:
+                latent, text = self.world.latent(k % self.world.size)
+                sample = SimpleNamespace(latent=latent, text=text, teacher=True)
+            else:
+                sample = next(users)
+            position += 1
+            sample.meta = {"next_position": position}
+            yield sample

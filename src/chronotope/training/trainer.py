@@ -127,6 +127,8 @@ class Trainer:
             from chronotope.training.streams import default_stream_factory
 
             stream_factory = default_stream_factory(cfg, self.codec)
+        # --preserve with clips of one's own: the stream marks world clips for the base's target
+        self.distil = bool(getattr(stream_factory, "distils", False))
         self.data_report: str | None = None  # real clips: how many train, how many skipped
         if hasattr(stream_factory, "prepare"):  # encode every clip once, before training
             stream_factory.prepare(progress=cfg.progress and self.main)
@@ -258,15 +260,28 @@ class Trainer:
         tokens = sum(it.num_tokens for items in packs for it in items)
         return StepBatch(batches, tokens, sum(len(items) for items in packs))
 
-    def _predict(self, batch: TrainBatch) -> torch.Tensor:
+    def _inputs(self, batch: TrainBatch) -> tuple:
         p, dev = batch.packed, self.device
-        args = (p.tokens.to(dev), p.sigma.to(dev), p.positions.to(dev), p.segments)
-        args += (p.text.to(dev), p.text_segments)
-        with autocast(dev.type):
+        return (p.tokens.to(dev), p.sigma.to(dev), p.positions.to(dev), p.segments,
+                p.text.to(dev), p.text_segments)  # fmt: skip
+
+    def _predict(self, batch: TrainBatch) -> torch.Tensor:
+        args = self._inputs(batch)
+        with autocast(self.device.type):
             if not self.sequence_parallel:
                 return self.model(*args)
             shard = shard_pack(*args)
             return shard.gather(self.model(*shard.model_args()))
+
+    def _teacher(self, batch: TrainBatch) -> torch.Tensor:
+        """The frozen base model's prediction on `batch` (`--preserve`: the adapter disabled;
+        the whole pack on every rank, so FSDP's gathers stay in step)."""
+        self.inner.disable_adapters()
+        try:
+            with torch.no_grad(), autocast(self.device.type):
+                return self.inner(*self._inputs(batch)).float()
+        finally:
+            self.inner.enable_adapters()
 
     def _sync_gradients(self, sync: bool):
         """Context: skip DDP's all-reduce / FSDP2's reduce-scatter for all packs but a rank's
@@ -297,6 +312,10 @@ class Trainer:
             with self._sync_gradients(i == len(batch.packs) - 1):
                 pred = self._predict(b)
                 target, weight = b.target.to(pred.device), b.weight.to(pred.device)
+                if self.distil:  # world clips: the base model's prediction is the target
+                    target = torch.where(
+                        b.teacher.to(pred.device)[:, None], self._teacher(b), target
+                    )
                 loss, ps = flow_loss(pred, target, weight, b.packed.segments)
                 pack_sum = loss * n  # sum of the per-sample losses with a target
                 (pack_sum * scale).backward()
