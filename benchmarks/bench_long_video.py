@@ -3,13 +3,16 @@ of `chronotope eval`'s long-video check (`src/chronotope/eval/long_video.py`).
 
     .venv/bin/python benchmarks/bench_long_video.py [--model DIR] [--seconds 60] [--cases 1]
         [--size WxH] [--threads 2] [--steps N] [--candidates 1] [--seed 0]
+        [--window-frames N] [--context-frames N] [--tag NAME]
 
 Each case is one in-distribution prompt of a still object (the eval's), generated in its own
 process (peak RSS: that process's VmHWM; frames stream window by window, as the CLI writes
 them), then measured here: per-window brightness, contrast and saturation of the last window
 against the first, the object's presence per frame, the seam ratio at every join, and the
 floor (drifts within 5%, presence >= 95%, every join <= 2x the median step). The world's own
-render of the prompt's scene is measured alongside. Writes benchmarks/results/long_video.json.
+render of the prompt's scene is measured alongside. `--window-frames` / `--context-frames`
+replace the model folder's window plan (fewer, longer windows: fewer joins to compound a
+drift). Writes benchmarks/results/long_video[-TAG].json.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ RESULTS = Path(__file__).parent / "results"
 _SAMPLE_SEED = 1_000_003  # as the eval's: seed * this + the call's number
 
 CHILD = """
-import json, sys, time
+import dataclasses, json, sys, time
 import numpy as np, torch
 a = json.loads(sys.argv[1])
 torch.set_num_threads(a["threads"])
 from chronotope.pipeline.loading import load_pipeline
 pipe = load_pipeline(a["model"])
+pipe.tasks = dataclasses.replace(pipe.tasks, **a["tasks"])
 pipe.set_progress_bar_config(disable=True)
 chunks = []
 t0 = time.perf_counter()
@@ -74,13 +78,23 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="solver steps (default: the model's)")
     p.add_argument("--candidates", type=int, default=1, help="seam candidates (the eval: 1)")
     p.add_argument("--seed", type=int, default=0, help="eval seed: prompts and sampling")
+    p.add_argument("--window-frames", type=int, help="frames a window (default: the model's)")
+    p.add_argument("--context-frames", type=int, help="frames given to each next window")
+    p.add_argument("--tag", help="results in long_video-TAG.json")
     a = p.parse_args()
 
     pipe = load_pipeline(a.model)  # its settings only: each case generates in a fresh process
     w, h = map(int, a.size.split("x")) if a.size else (pipe.config.width, pipe.config.height)
     fps, ft = float(pipe.config.fps), pipe.ft
     frames = 1 + ft * max(1, round(a.seconds * fps / ft))
-    spans = lv.window_spans(frames, pipe.tasks.window_frames, pipe.tasks.context_frames, ft)
+    tasks = {
+        k: v
+        for k, v in (("window_frames", a.window_frames), ("context_frames", a.context_frames))
+        if v is not None
+    }
+    plan = {"window_frames": pipe.tasks.window_frames, "context_frames": pipe.tasks.context_frames}
+    plan.update(tasks)
+    spans = lv.window_spans(frames, plan["window_frames"], plan["context_frames"], ft)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(lv.long_cases(a.cases, seed=a.seed, width=w, height=h)):
@@ -89,7 +103,7 @@ def main() -> None:
             job = dict(
                 model=None if a.model is None else str(a.model), prompt=text, width=w, height=h,
                 frames=frames, seed=a.seed * _SAMPLE_SEED + i + 1, steps=a.steps,
-                candidates=a.candidates, threads=a.threads, out=str(out),
+                candidates=a.candidates, threads=a.threads, out=str(out), tasks=tasks,
             )  # fmt: skip
             run = generate(job)
             video = np.load(out)
@@ -105,8 +119,9 @@ def main() -> None:
             )
     _print(rows, w, h, frames, fps)
     RESULTS.mkdir(exist_ok=True)
-    doc = {"args": {**vars(a), "model": str(a.model)}, "size": [w, h], "frames": frames}
-    (RESULTS / "long_video.json").write_text(json.dumps({**doc, "rows": rows}, indent=1))
+    doc = {"args": {**vars(a), "model": str(a.model)}, "size": [w, h], "frames": frames, **plan}
+    name = f"long_video-{a.tag}.json" if a.tag else "long_video.json"
+    (RESULTS / name).write_text(json.dumps({**doc, "rows": rows}, indent=1))
 
 
 def _print(rows: list[dict], w: int, h: int, frames: int, fps: float) -> None:
