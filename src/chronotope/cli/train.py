@@ -20,6 +20,9 @@ _HELP = {
     "lora": "train a LoRA adapter of this rank on the --init DiT's attention and MLP "
     "projections, the rest frozen; writes OUT/final/pytorch_lora_weights.safetensors "
     "(generate --lora takes it)",
+    "preserve": "with --lora and --data clips: this share of what the adapter trains on is world "
+    "clips whose target is the frozen base model's own prediction, so the adapter keeps what the "
+    "base already draws (the lora preset: 0.4; 0: off)",
     "data": "world, a manifest CSV (path,text,...) or a folder of clips each with its caption "
     "in a .txt of the same name; real clips are read at --fps and the pixel area of --sizes "
     "(the size nearest in aspect), "

@@ -216,13 +216,12 @@ def measure_calibration(pipe) -> Calibration:
     return Calibration(_fit_forward(forward), _fit_line(decode), _fit_line(encode))
 
 
-def _fit_forward(
-    times: list[float], points: tuple[tuple[int, int], ...] = FORWARD_POINTS
-) -> tuple[float, float, float]:
-    """(a, b, c) of `seconds = a + b * tokens + c * sum(n^2)` through the timed `points`
-    ((segment length n, segments) each): the least relative squared error with a, b, c >= 0
-    (noise never makes more tokens cheaper), found over the subsets of free coefficients."""
-    rows = np.array([[1.0, n * s, n * n * s] for n, s in points])
+def _fit_forward(times: list[float]) -> tuple[float, float, float]:
+    """(a, b, c) of `seconds = a + b * tokens + c * sum(n^2)` through the times of
+    FORWARD_POINTS ((segment length n, segments) each): the least relative squared error with
+    a, b, c >= 0 (noise never makes more tokens cheaper), found over the subsets of free
+    coefficients."""
+    rows = np.array([[1.0, n * s, n * n * s] for n, s in FORWARD_POINTS])
     t = np.asarray(times, dtype=np.float64)
     rows, rhs = rows / t[:, None], np.ones(len(t))  # each point's error relative to its time
     best, best_err = (0.0, 0.0, 0.0), np.inf
